@@ -1,0 +1,72 @@
+// The op registry: everything fgc knows about a layer class, defined once.
+//
+// Each op file (compiler/ops/<Class>.cpp) fills one OpDef: the config it accepts, how many inputs
+// it takes, its shape function and the parameters Keras's `build()` creates. Later stages add
+// their hooks (kernel, gradient, emitter) to the same entry. Passes and backends look ops up here
+// and never switch on the class name.
+#pragma once
+
+#include "compiler/ir/Attrs.h"
+#include "compiler/ir/Graph.h"
+#include "compiler/ir/TensorType.h"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fgc {
+
+// What a shape or parameter function sees of one call.
+struct OpContext {
+  const Layer &layer;
+  std::vector<TensorType> inputs;
+  std::vector<std::string> inputSources; // producing layer of each input, for messages
+
+  // "(None, 32) from 'dense_1'"
+  std::string describeInput(size_t i) const;
+
+  Attrs attrs() const { return layer.attrs(); }
+  // An error naming the layer: "layer 'dense_2' (Dense): <message>".
+  template <typename... Args>
+  Error error(fmt::format_string<Args...> f, Args &&...args) const {
+    return Error(layer.describe() + ": " + fmt::format(f, std::forward<Args>(args)...));
+  }
+  const TensorType &input(size_t i = 0) const { return inputs[i]; }
+};
+
+// A parameter as `build()` creates it, before any data exists.
+struct ParamSpec {
+  std::string name;
+  std::vector<Dim> shape;
+  AttrValue initializer;
+  bool trainable = true;
+};
+
+struct OpDef {
+  std::string className;
+  std::string summary; // one line, for `fgc ops` and docs
+  std::vector<AttrSpec> attrs;
+  int minInputs = 1;
+  int maxInputs = 1; // -1: any number
+  // Output types of one call, or an error naming the layer and the shapes.
+  std::function<Expected<std::vector<TensorType>>(const OpContext &)> inferTypes;
+  // Parameters created on the first call (Keras's build). Empty function: no parameters.
+  std::function<std::vector<ParamSpec>(const OpContext &)> params;
+};
+
+class OpRegistry {
+public:
+  // The registry holding every built-in op (and later, registered custom layers).
+  static OpRegistry &global();
+
+  // Adds an op; the attributes every layer has (trainable, dtype) are added to its specs.
+  void add(OpDef def);
+  const OpDef *find(const std::string &className) const;
+  std::vector<std::string> classNames() const;
+
+private:
+  std::map<std::string, OpDef> defs_;
+};
+
+} // namespace fgc

@@ -1,0 +1,25 @@
+// The list of built-in op families, registered into the global registry in one place.
+#include "compiler/ir/OpRegistry.h"
+
+namespace fgc {
+namespace ops {
+void registerCoreOps(OpRegistry &r);
+void registerConvolutionOps(OpRegistry &r);
+void registerPoolingOps(OpRegistry &r);
+void registerRecurrentOps(OpRegistry &r);
+void registerMergeOps(OpRegistry &r);
+void registerNormalizationOps(OpRegistry &r);
+void registerModelOps(OpRegistry &r);
+} // namespace ops
+
+void registerBuiltinOps(OpRegistry &r) {
+  ops::registerCoreOps(r);          // InputLayer, Dense, Activation, Softmax, Dropout, Flatten, Reshape
+  ops::registerConvolutionOps(r);   // Conv2D, Conv2DTranspose
+  ops::registerPoolingOps(r);       // Max/AveragePooling2D, Global*Pooling, UpSampling2D
+  ops::registerRecurrentOps(r);     // Embedding, LSTM
+  ops::registerMergeOps(r);         // Concatenate, Add, Average
+  ops::registerNormalizationOps(r); // BatchNormalization
+  ops::registerModelOps(r);         // Functional, Sequential (nested models)
+}
+
+} // namespace fgc

@@ -1,0 +1,131 @@
+// Convolution layers: Conv2D and Conv2DTranspose (channels_last, Keras kernel layouts).
+#include "compiler/ops/OpHelpers.h"
+
+namespace fgc::ops {
+
+static std::vector<AttrSpec> convAttrs() {
+  std::vector<AttrSpec> a = {requiredInt("filters"),
+                             requiredInts("kernel_size", 2),
+                             intsAttr("strides", {1, 1}, 2),
+                             stringAttr("padding", "valid", {"valid", "same"}),
+                             stringAttr("data_format", "channels_last", {"channels_last"}),
+                             intsAttr("dilation_rate", {1, 1}, 2),
+                             activationAttr()};
+  addKernelBiasAttrs(a);
+  return a;
+}
+
+// Checks what Conv2D and Conv2DTranspose require of their config and input.
+static Status checkConv(const OpContext &ctx) {
+  FGC_TRY(expectRank(ctx, 0, 4, "(batch, height, width, channels)"));
+  FGC_TRY(expectStaticLastDim(ctx, 0));
+  auto a = ctx.attrs();
+  if (a.i("filters") <= 0)
+    return ctx.error("filters must be positive, got {}", a.i("filters"));
+  for (const char *key : {"kernel_size", "strides", "dilation_rate"})
+    for (auto v : a.ints(key))
+      if (v <= 0)
+        return ctx.error("{} must be positive, got {}", key, attrToString(a.get(key)));
+  auto s = a.ints("strides"), dr = a.ints("dilation_rate");
+  if ((s[0] > 1 || s[1] > 1) && (dr[0] > 1 || dr[1] > 1))
+    return ctx.error("strides > 1 together with dilation_rate > 1 is not supported (as in Keras)");
+  return Status::ok();
+}
+
+static Status checkSpatial(const OpContext &ctx, const TensorType &out) {
+  if ((out.shape[1] != kDynamic && out.shape[1] <= 0) ||
+      (out.shape[2] != kDynamic && out.shape[2] <= 0))
+    return ctx.error("input {} is too small for kernel_size {} with padding '{}': the output would "
+                     "have a non-positive size",
+                     ctx.describeInput(0), attrToString(ctx.attrs().get("kernel_size")),
+                     ctx.attrs().s("padding"));
+  return Status::ok();
+}
+
+static void registerConv2D(OpRegistry &r) {
+  OpDef d;
+  d.className = "Conv2D";
+  d.summary = "2D convolution, NHWC, kernel (kh, kw, in/groups, filters).";
+  d.attrs = convAttrs();
+  d.attrs.push_back(intAttr("groups", 1));
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    FGC_TRY(checkConv(ctx));
+    auto a = ctx.attrs();
+    auto k = a.ints("kernel_size"), s = a.ints("strides"), dr = a.ints("dilation_rate");
+    int64_t groups = a.i("groups");
+    int64_t in = ctx.input().shape[3];
+    if (groups <= 0 || in % groups != 0 || a.i("filters") % groups != 0)
+      return ctx.error("groups={} must divide both the input channels ({}) and filters ({})",
+                       groups, in, a.i("filters"));
+    TensorType out = ctx.input();
+    out.dtype = schema::FLOAT32;
+    for (int i = 0; i < 2; ++i)
+      out.shape[1 + i] = convOutputLength(out.shape[1 + i], k[i], a.s("padding"), s[i], dr[i]);
+    out.shape[3] = a.i("filters");
+    FGC_TRY(checkSpatial(ctx, out));
+    return std::vector<TensorType>{out};
+  };
+  d.params = [](const OpContext &ctx) {
+    auto a = ctx.attrs();
+    auto k = a.ints("kernel_size");
+    std::vector<ParamSpec> ps = {{"kernel",
+                                  {k[0], k[1], ctx.input().shape[3] / a.i("groups"), a.i("filters")},
+                                  a.get("kernel_initializer")}};
+    if (a.b("use_bias"))
+      ps.push_back({"bias", {a.i("filters")}, a.get("bias_initializer")});
+    return ps;
+  };
+  r.add(std::move(d));
+}
+
+static void registerConv2DTranspose(OpRegistry &r) {
+  OpDef d;
+  d.className = "Conv2DTranspose";
+  d.summary = "Transposed 2D convolution, NHWC, kernel (kh, kw, filters, in).";
+  d.attrs = convAttrs();
+  d.attrs.push_back(nullableInts("output_padding"));
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    FGC_TRY(checkConv(ctx));
+    auto a = ctx.attrs();
+    auto k = a.ints("kernel_size"), s = a.ints("strides"), dr = a.ints("dilation_rate");
+    std::vector<int64_t> op = {-1, -1};
+    if (!a.isNone("output_padding")) {
+      op = a.ints("output_padding");
+      if (op.size() == 1)
+        op.push_back(op[0]);
+      if (op.size() != 2)
+        return ctx.error("output_padding must have 2 values, got {}",
+                         attrToString(a.get("output_padding")));
+      for (int i = 0; i < 2; ++i)
+        if (op[i] < 0 || op[i] >= s[i])
+          return ctx.error("output_padding {} must be smaller than strides {}",
+                           attrToString(a.get("output_padding")), attrToString(a.get("strides")));
+    }
+    TensorType out = ctx.input();
+    out.dtype = schema::FLOAT32;
+    for (int i = 0; i < 2; ++i)
+      out.shape[1 + i] =
+          deconvOutputLength(out.shape[1 + i], k[i], a.s("padding"), op[i], s[i], dr[i]);
+    out.shape[3] = a.i("filters");
+    FGC_TRY(checkSpatial(ctx, out));
+    return std::vector<TensorType>{out};
+  };
+  d.params = [](const OpContext &ctx) {
+    auto a = ctx.attrs();
+    auto k = a.ints("kernel_size");
+    std::vector<ParamSpec> ps = {{"kernel",
+                                  {k[0], k[1], a.i("filters"), ctx.input().shape[3]},
+                                  a.get("kernel_initializer")}};
+    if (a.b("use_bias"))
+      ps.push_back({"bias", {a.i("filters")}, a.get("bias_initializer")});
+    return ps;
+  };
+  r.add(std::move(d));
+}
+
+void registerConvolutionOps(OpRegistry &r) {
+  registerConv2D(r);
+  registerConv2DTranspose(r);
+}
+
+} // namespace fgc::ops

@@ -1,0 +1,165 @@
+// Core layers: InputLayer, Dense, Activation, Softmax, Dropout, Flatten, Reshape.
+#include "compiler/ops/OpHelpers.h"
+
+namespace fgc::ops {
+
+static void registerInputLayer(OpRegistry &r) {
+  OpDef d;
+  d.className = "InputLayer";
+  d.summary = "A model input: `keras.Input(shape, dtype, name)`.";
+  d.attrs = {requiredInts("batch_input_shape"), boolAttr("sparse", false),
+             boolAttr("ragged", false)};
+  d.minInputs = d.maxInputs = 0;
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    auto a = ctx.attrs();
+    if (a.b("sparse") || a.b("ragged"))
+      return ctx.error("sparse and ragged inputs are not supported");
+    auto shape = a.ints("batch_input_shape");
+    if (shape.empty())
+      return ctx.error("batch_input_shape must include the batch dimension, got ()");
+    for (auto d : shape)
+      if (d < kDynamic || d == 0)
+        return ctx.error("batch_input_shape has an invalid dimension {} (use None / -1 for "
+                         "unknown sizes)", d);
+    DType dt = dtypeFromName(a.s("dtype"));
+    if (dt == schema::DTYPE_UNSPECIFIED)
+      return ctx.error("unknown dtype '{}'", a.s("dtype"));
+    return std::vector<TensorType>{TensorType{dt, shape}};
+  };
+  r.add(std::move(d));
+}
+
+static void registerDense(OpRegistry &r) {
+  OpDef d;
+  d.className = "Dense";
+  d.summary = "Densely connected layer: activation(x @ kernel + bias) on the last axis.";
+  d.attrs = {requiredInt("units"), activationAttr()};
+  addKernelBiasAttrs(d.attrs);
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    FGC_TRY(expectStaticLastDim(ctx, 0));
+    if (ctx.attrs().i("units") <= 0)
+      return ctx.error("units must be positive, got {}", ctx.attrs().i("units"));
+    TensorType out = ctx.input();
+    out.dtype = schema::FLOAT32;
+    out.shape.back() = ctx.attrs().i("units");
+    return std::vector<TensorType>{out};
+  };
+  d.params = [](const OpContext &ctx) {
+    auto a = ctx.attrs();
+    std::vector<ParamSpec> ps = {
+        {"kernel", {ctx.input().shape.back(), a.i("units")}, a.get("kernel_initializer")}};
+    if (a.b("use_bias"))
+      ps.push_back({"bias", {a.i("units")}, a.get("bias_initializer")});
+    return ps;
+  };
+  r.add(std::move(d));
+}
+
+// Ops whose output has the input's type.
+static Expected<std::vector<TensorType>> sameAsInput(const OpContext &ctx) {
+  return std::vector<TensorType>{ctx.input()};
+}
+
+static void registerActivation(OpRegistry &r) {
+  OpDef d;
+  d.className = "Activation";
+  d.summary = "Applies an activation function elementwise.";
+  d.attrs = {activationAttr("linear")};
+  d.attrs[0].required = true;
+  d.inferTypes = sameAsInput;
+  r.add(std::move(d));
+
+  OpDef s;
+  s.className = "Softmax";
+  s.summary = "Softmax along an axis (default the last).";
+  s.attrs = {intAttr("axis", -1)};
+  s.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    int64_t rank = static_cast<int64_t>(ctx.input().rank());
+    int64_t axis = ctx.attrs().i("axis");
+    if (axis < -rank || axis >= rank || axis == 0 || axis == -rank)
+      return ctx.error("axis {} is out of range for input {}", axis, ctx.describeInput(0));
+    return std::vector<TensorType>{ctx.input()};
+  };
+  r.add(std::move(s));
+}
+
+static void registerDropout(OpRegistry &r) {
+  OpDef d;
+  d.className = "Dropout";
+  d.summary = "Inverted dropout: zeroes a fraction `rate` in training, identity at inference.";
+  d.attrs = {floatAttr("rate", 0.0), nullableInts("noise_shape"), nullableInt("seed")};
+  d.attrs[0].required = true;
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    double rate = ctx.attrs().f("rate");
+    if (rate < 0 || rate >= 1)
+      return ctx.error("rate must be in [0, 1), got {}", rate);
+    return std::vector<TensorType>{ctx.input()};
+  };
+  r.add(std::move(d));
+}
+
+static void registerFlattenReshape(OpRegistry &r) {
+  OpDef f;
+  f.className = "Flatten";
+  f.summary = "Flattens every dimension but the batch.";
+  f.attrs = {stringAttr("data_format", "channels_last", {"channels_last"})};
+  f.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    TensorType out = ctx.input();
+    int64_t n = out.elementsPerSample();
+    out.shape = {out.shape.empty() ? kDynamic : out.shape[0], n};
+    return std::vector<TensorType>{out};
+  };
+  r.add(std::move(f));
+
+  OpDef d;
+  d.className = "Reshape";
+  d.summary = "Reshapes every sample to target_shape (one dimension may be -1).";
+  d.attrs = {requiredInts("target_shape")};
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    auto target = ctx.attrs().ints("target_shape");
+    int64_t in = ctx.input().elementsPerSample();
+    int64_t known = 1;
+    int unknown = -1;
+    for (size_t i = 0; i < target.size(); ++i) {
+      if (target[i] == -1) {
+        if (unknown >= 0)
+          return ctx.error("target_shape {} may contain -1 only once",
+                           attrToString(ctx.attrs().get("target_shape")));
+        unknown = static_cast<int>(i);
+      } else if (target[i] <= 0) {
+        return ctx.error("target_shape has an invalid dimension {}", target[i]);
+      } else {
+        known *= target[i];
+      }
+    }
+    TensorType out = ctx.input();
+    out.shape = {ctx.input().shape.empty() ? kDynamic : ctx.input().shape[0]};
+    if (unknown >= 0) {
+      if (in != kDynamic) {
+        if (in % known != 0)
+          return ctx.error("cannot reshape input {} ({} values per sample) into target_shape {}",
+                           ctx.describeInput(0), in, attrToString(ctx.attrs().get("target_shape")));
+        target[unknown] = in / known;
+      }
+    } else if (in != kDynamic && in != known) {
+      return ctx.error("cannot reshape input {} ({} values per sample) into target_shape {} ({} "
+                       "values)",
+                       ctx.describeInput(0), in, attrToString(ctx.attrs().get("target_shape")),
+                       known);
+    }
+    for (auto t : target)
+      out.shape.push_back(t == -1 ? kDynamic : t);
+    return std::vector<TensorType>{out};
+  };
+  r.add(std::move(d));
+}
+
+void registerCoreOps(OpRegistry &r) {
+  registerInputLayer(r);
+  registerDense(r);
+  registerActivation(r);
+  registerDropout(r);
+  registerFlattenReshape(r);
+}
+
+} // namespace fgc::ops

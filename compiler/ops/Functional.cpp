@@ -1,0 +1,47 @@
+// Nested models: a Functional model called like a layer (its ops live in Layer::subgraph).
+#include "compiler/ops/OpHelpers.h"
+
+namespace fgc::ops {
+
+// A caller's tensor fits a model input when ranks match and every static dimension agrees.
+static bool compatible(const TensorType &given, const TensorType &declared) {
+  if (given.rank() != declared.rank())
+    return false;
+  for (size_t i = 0; i < given.rank(); ++i)
+    if (given.shape[i] != declared.shape[i] && given.shape[i] != kDynamic &&
+        declared.shape[i] != kDynamic)
+      return false;
+  return true;
+}
+
+static void registerModel(OpRegistry &r, const std::string &cls) {
+  OpDef d;
+  d.className = cls;
+  d.summary = "A nested model, called on tensors like a layer.";
+  d.minInputs = 1;
+  d.maxInputs = -1;
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    const Graph *g = ctx.layer.subgraph.get();
+    if (!g)
+      return ctx.error("has no nested model");
+    if (ctx.inputs.size() != g->inputs.size())
+      return ctx.error("model takes {} input(s), called on {}", g->inputs.size(),
+                       ctx.inputs.size());
+    for (size_t i = 0; i < ctx.inputs.size(); ++i)
+      if (!compatible(ctx.inputs[i], g->inputs[i]->type))
+        return ctx.error("input '{}' expects shape {}, got {}", g->inputLayer(i).name,
+                         shapeToString(g->inputs[i]->type.shape), ctx.describeInput(i));
+    std::vector<TensorType> outs;
+    for (const Value *v : g->outputs)
+      outs.push_back(v->type);
+    return outs;
+  };
+  r.add(std::move(d));
+}
+
+void registerModelOps(OpRegistry &r) {
+  registerModel(r, "Functional");
+  registerModel(r, "Sequential");
+}
+
+} // namespace fgc::ops

@@ -1,0 +1,88 @@
+// Merge layers: Concatenate, Add, Average (Keras's `concatenate`, `add`, `average`).
+#include "compiler/ops/OpHelpers.h"
+
+namespace fgc::ops {
+
+static std::string describeAll(const OpContext &ctx) {
+  std::string s;
+  for (size_t i = 0; i < ctx.inputs.size(); ++i)
+    s += (i ? ", " : "") + ctx.describeInput(i);
+  return s;
+}
+
+static void registerConcatenate(OpRegistry &r) {
+  OpDef d;
+  d.className = "Concatenate";
+  d.summary = "Joins its inputs along `axis` (default the last).";
+  d.attrs = {intAttr("axis", -1)};
+  d.minInputs = 1;
+  d.maxInputs = -1;
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    size_t rank = ctx.input().rank();
+    int64_t axis = ctx.attrs().i("axis");
+    int64_t ax = axis < 0 ? axis + static_cast<int64_t>(rank) : axis;
+    if (ax <= 0 || ax >= static_cast<int64_t>(rank))
+      return ctx.error("axis {} is out of range for inputs {}", axis, describeAll(ctx));
+    TensorType out = ctx.input();
+    for (size_t i = 1; i < ctx.inputs.size(); ++i) {
+      const auto &t = ctx.inputs[i];
+      bool ok = t.rank() == rank;
+      for (size_t k = 0; ok && k < rank; ++k)
+        if (static_cast<int64_t>(k) != ax && t.shape[k] != out.shape[k] && t.shape[k] != kDynamic &&
+            out.shape[k] != kDynamic)
+          ok = false;
+      if (!ok)
+        return ctx.error("requires inputs with matching shapes except for the concatenation axis "
+                         "{}, got {}",
+                         axis, describeAll(ctx));
+      out.shape[ax] = (out.shape[ax] == kDynamic || t.shape[ax] == kDynamic)
+                          ? kDynamic
+                          : out.shape[ax] + t.shape[ax];
+      if (t.dtype != out.dtype)
+        return ctx.error("inputs have different dtypes: {} and {}", dtypeName(out.dtype),
+                         dtypeName(t.dtype));
+    }
+    return std::vector<TensorType>{out};
+  };
+  r.add(std::move(d));
+}
+
+// Add and Average: elementwise over inputs of one shape, where a dimension of 1 broadcasts.
+static Expected<std::vector<TensorType>> elementwiseMerge(const OpContext &ctx) {
+  TensorType out = ctx.input();
+  for (size_t i = 1; i < ctx.inputs.size(); ++i) {
+    const auto &t = ctx.inputs[i];
+    bool ok = t.rank() == out.rank() && t.dtype == out.dtype;
+    for (size_t k = 1; ok && k < out.rank(); ++k) {
+      Dim a = out.shape[k], b = t.shape[k];
+      if (a == b || b == 1)
+        continue;
+      if (a == 1 || a == kDynamic)
+        out.shape[k] = b;
+      else if (b != kDynamic)
+        ok = false;
+    }
+    if (!ok)
+      return ctx.error("inputs must have the same shape, got {}", describeAll(ctx));
+  }
+  return std::vector<TensorType>{out};
+}
+
+static void registerElementwiseMerge(OpRegistry &r, const std::string &cls,
+                                     const std::string &what) {
+  OpDef d;
+  d.className = cls;
+  d.summary = what;
+  d.minInputs = 2;
+  d.maxInputs = -1;
+  d.inferTypes = elementwiseMerge;
+  r.add(std::move(d));
+}
+
+void registerMergeOps(OpRegistry &r) {
+  registerConcatenate(r);
+  registerElementwiseMerge(r, "Add", "Elementwise sum of its inputs.");
+  registerElementwiseMerge(r, "Average", "Elementwise mean of its inputs.");
+}
+
+} // namespace fgc::ops

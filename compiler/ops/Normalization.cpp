@@ -1,0 +1,48 @@
+// BatchNormalization (channels on the last axis; moving statistics are non-trainable).
+#include "compiler/ops/OpHelpers.h"
+
+namespace fgc::ops {
+
+void registerNormalizationOps(OpRegistry &r) {
+  OpDef d;
+  d.className = "BatchNormalization";
+  d.summary = "Normalizes with batch statistics in training, moving averages at inference.";
+  d.attrs = {intAttr("axis", -1),
+             floatAttr("momentum", 0.99),
+             floatAttr("epsilon", 1e-3),
+             boolAttr("center", true),
+             boolAttr("scale", true),
+             objectAttr("beta_initializer", "Zeros"),
+             objectAttr("gamma_initializer", "Ones"),
+             objectAttr("moving_mean_initializer", "Zeros"),
+             objectAttr("moving_variance_initializer", "Ones")};
+  for (const char *n : {"beta_regularizer", "gamma_regularizer", "beta_constraint",
+                        "gamma_constraint"})
+    d.attrs.push_back(objectAttr(n, ""));
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    int64_t rank = static_cast<int64_t>(ctx.input().rank());
+    int64_t axis = ctx.attrs().i("axis");
+    if (axis != -1 && axis != rank - 1)
+      return ctx.error("only axis=-1 (channels last) is supported, got axis={} for input {}", axis,
+                       ctx.describeInput(0));
+    FGC_TRY(expectStaticLastDim(ctx, 0));
+    if (ctx.attrs().f("epsilon") <= 0)
+      return ctx.error("epsilon must be positive, got {}", ctx.attrs().f("epsilon"));
+    return std::vector<TensorType>{ctx.input()};
+  };
+  d.params = [](const OpContext &ctx) {
+    auto a = ctx.attrs();
+    Dim c = ctx.input().shape.back();
+    std::vector<ParamSpec> ps;
+    if (a.b("scale"))
+      ps.push_back({"gamma", {c}, a.get("gamma_initializer")});
+    if (a.b("center"))
+      ps.push_back({"beta", {c}, a.get("beta_initializer")});
+    ps.push_back({"moving_mean", {c}, a.get("moving_mean_initializer"), false});
+    ps.push_back({"moving_variance", {c}, a.get("moving_variance_initializer"), false});
+    return ps;
+  };
+  r.add(std::move(d));
+}
+
+} // namespace fgc::ops

@@ -1,0 +1,28 @@
+// Helpers shared by op definitions: Keras's common attribute sets and shape arithmetic.
+#pragma once
+
+#include "compiler/ir/OpRegistry.h"
+
+namespace fgc::ops {
+
+// The activation names Keras's `activations.get` accepts that fgc implements.
+const std::vector<std::string> &activationNames();
+AttrSpec activationAttr(const std::string &def = "linear");
+
+// kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint
+// (None by default) and the kernel/bias initializers, as Dense and Conv layers declare them.
+void addKernelBiasAttrs(std::vector<AttrSpec> &attrs, const std::string &kernelInit = "GlorotUniform");
+
+// Keras's conv_output_length: "valid", "same" (TF SAME) and "full"; kDynamic stays kDynamic.
+Dim convOutputLength(Dim in, int64_t k, const std::string &padding, int64_t stride,
+                     int64_t dilation = 1);
+// Keras's deconv_output_length (Conv2DTranspose); outputPadding < 0 means None.
+Dim deconvOutputLength(Dim in, int64_t k, const std::string &padding, int64_t outputPadding,
+                       int64_t stride, int64_t dilation = 1);
+
+// Requires the input to have rank `rank` (channels_last); returns an error otherwise.
+Status expectRank(const OpContext &ctx, size_t i, size_t rank, const char *what);
+// Requires a static last dimension (Dense, Conv channels).
+Status expectStaticLastDim(const OpContext &ctx, size_t i);
+
+} // namespace fgc::ops

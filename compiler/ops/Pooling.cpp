@@ -1,0 +1,89 @@
+// Pooling and resampling layers: Max/AveragePooling2D, global pooling 1D/2D, UpSampling2D.
+#include "compiler/ops/OpHelpers.h"
+
+namespace fgc::ops {
+
+static void registerPool2D(OpRegistry &r, const std::string &cls, const std::string &what) {
+  OpDef d;
+  d.className = cls;
+  d.summary = what + " over windows of pool_size; strides default to pool_size.";
+  d.attrs = {intsAttr("pool_size", {2, 2}, 2), nullableInts("strides"),
+             stringAttr("padding", "valid", {"valid", "same"}),
+             stringAttr("data_format", "channels_last", {"channels_last"})};
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    FGC_TRY(expectRank(ctx, 0, 4, "(batch, height, width, channels)"));
+    auto a = ctx.attrs();
+    auto p = a.ints("pool_size");
+    auto s = a.isNone("strides") ? p : a.ints("strides");
+    if (s.size() == 1)
+      s.push_back(s[0]);
+    if (s.size() != 2)
+      return ctx.error("strides must have 2 values, got {}", attrToString(a.get("strides")));
+    for (int i = 0; i < 2; ++i)
+      if (p[i] <= 0 || s[i] <= 0)
+        return ctx.error("pool_size {} and strides must be positive", attrToString(a.get("pool_size")));
+    TensorType out = ctx.input();
+    for (int i = 0; i < 2; ++i) {
+      out.shape[1 + i] = convOutputLength(out.shape[1 + i], p[i], a.s("padding"), s[i]);
+      if (out.shape[1 + i] != kDynamic && out.shape[1 + i] <= 0)
+        return ctx.error("input {} is smaller than pool_size {} with padding 'valid'",
+                         ctx.describeInput(0), attrToString(a.get("pool_size")));
+    }
+    return std::vector<TensorType>{out};
+  };
+  r.add(std::move(d));
+}
+
+static void registerGlobalPool(OpRegistry &r, const std::string &cls, size_t rank,
+                               const std::string &what) {
+  OpDef d;
+  d.className = cls;
+  d.summary = what;
+  d.attrs = {stringAttr("data_format", "channels_last", {"channels_last"}),
+             boolAttr("keepdims", false)};
+  d.inferTypes = [rank](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    FGC_TRY(expectRank(ctx, 0, rank,
+                       rank == 4 ? "(batch, height, width, channels)" : "(batch, steps, features)"));
+    TensorType out = ctx.input();
+    if (ctx.attrs().b("keepdims")) {
+      for (size_t i = 1; i + 1 < rank; ++i)
+        out.shape[i] = 1;
+    } else {
+      out.shape = {out.shape.front(), out.shape.back()};
+    }
+    return std::vector<TensorType>{out};
+  };
+  r.add(std::move(d));
+}
+
+static void registerUpSampling2D(OpRegistry &r) {
+  OpDef d;
+  d.className = "UpSampling2D";
+  d.summary = "Repeats rows and columns by `size` (nearest) or interpolates (bilinear).";
+  d.attrs = {intsAttr("size", {2, 2}, 2),
+             stringAttr("data_format", "channels_last", {"channels_last"}),
+             stringAttr("interpolation", "nearest", {"nearest", "bilinear"})};
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    FGC_TRY(expectRank(ctx, 0, 4, "(batch, height, width, channels)"));
+    auto size = ctx.attrs().ints("size");
+    if (size[0] <= 0 || size[1] <= 0)
+      return ctx.error("size must be positive, got {}", attrToString(ctx.attrs().get("size")));
+    TensorType out = ctx.input();
+    for (int i = 0; i < 2; ++i)
+      if (out.shape[1 + i] != kDynamic)
+        out.shape[1 + i] *= size[i];
+    return std::vector<TensorType>{out};
+  };
+  r.add(std::move(d));
+}
+
+void registerPoolingOps(OpRegistry &r) {
+  registerPool2D(r, "MaxPooling2D", "Maximum");
+  registerPool2D(r, "AveragePooling2D", "Average");
+  registerGlobalPool(r, "GlobalMaxPooling2D", 4, "Maximum over height and width.");
+  registerGlobalPool(r, "GlobalAveragePooling2D", 4, "Mean over height and width.");
+  registerGlobalPool(r, "GlobalAveragePooling1D", 3, "Mean over the steps axis.");
+  registerUpSampling2D(r);
+}
+
+} // namespace fgc::ops

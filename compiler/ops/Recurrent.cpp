@@ -1,0 +1,118 @@
+// Sequence layers: Embedding and LSTM (Keras gate order i, f, c, o).
+#include "compiler/ops/OpHelpers.h"
+
+namespace fgc::ops {
+
+static void registerEmbedding(OpRegistry &r) {
+  OpDef d;
+  d.className = "Embedding";
+  d.summary = "Looks up rows of an (input_dim, output_dim) table by integer index.";
+  d.attrs = {requiredInt("input_dim"),
+             requiredInt("output_dim"),
+             objectAttr("embeddings_initializer", "RandomUniform"),
+             objectAttr("embeddings_regularizer", ""),
+             objectAttr("activity_regularizer", ""),
+             objectAttr("embeddings_constraint", ""),
+             boolAttr("mask_zero", false),
+             nullableInt("input_length")};
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    auto a = ctx.attrs();
+    if (a.i("input_dim") <= 0 || a.i("output_dim") <= 0)
+      return ctx.error("input_dim and output_dim must be positive, got {} and {}", a.i("input_dim"),
+                       a.i("output_dim"));
+    if (ctx.input().dtype == schema::BOOL)
+      return ctx.error("expects integer indices, got a bool input {}", ctx.describeInput(0));
+    TensorType out = ctx.input();
+    out.dtype = schema::FLOAT32;
+    out.shape.push_back(a.i("output_dim"));
+    return std::vector<TensorType>{out};
+  };
+  d.params = [](const OpContext &ctx) {
+    auto a = ctx.attrs();
+    return std::vector<ParamSpec>{{"embeddings",
+                                   {a.i("input_dim"), a.i("output_dim")},
+                                   a.get("embeddings_initializer")}};
+  };
+  r.add(std::move(d));
+}
+
+static void registerLSTM(OpRegistry &r) {
+  OpDef d;
+  d.className = "LSTM";
+  d.summary = "Long short-term memory over (batch, steps, features); optional initial [h, c].";
+  d.attrs = {requiredInt("units"),
+             stringAttr("activation", "tanh", activationNames()),
+             stringAttr("recurrent_activation", "sigmoid", activationNames()),
+             boolAttr("use_bias", true),
+             objectAttr("kernel_initializer", "GlorotUniform"),
+             objectAttr("recurrent_initializer", "Orthogonal"),
+             objectAttr("bias_initializer", "Zeros"),
+             boolAttr("unit_forget_bias", true),
+             floatAttr("dropout", 0.0),
+             floatAttr("recurrent_dropout", 0.0),
+             boolAttr("return_sequences", false),
+             boolAttr("return_state", false),
+             boolAttr("go_backwards", false),
+             boolAttr("stateful", false),
+             boolAttr("time_major", false),
+             boolAttr("unroll", false),
+             intAttr("implementation", 2)};
+  for (const char *n : {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                        "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                        "bias_constraint"})
+    d.attrs.push_back(objectAttr(n, ""));
+  d.minInputs = 1;
+  d.maxInputs = 3;
+  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    auto a = ctx.attrs();
+    FGC_TRY(expectRank(ctx, 0, 3, "(batch, steps, features)"));
+    FGC_TRY(expectStaticLastDim(ctx, 0));
+    int64_t units = a.i("units");
+    if (units <= 0)
+      return ctx.error("units must be positive, got {}", units);
+    if (a.b("stateful") || a.b("time_major"))
+      return ctx.error("stateful and time_major LSTMs are not supported");
+    if (ctx.inputs.size() == 2)
+      return ctx.error("initial state must be [h, c] (2 tensors), got 1");
+    Dim batch = ctx.input().shape[0];
+    for (size_t i = 1; i < ctx.inputs.size(); ++i) {
+      const auto &s = ctx.inputs[i].shape;
+      if (s.size() != 2 || s[1] != units)
+        return ctx.error("initial state {} must have shape (batch, {}), got {}", i - 1, units,
+                         ctx.describeInput(i));
+    }
+    TensorType state{schema::FLOAT32, {batch, units}};
+    TensorType main = state;
+    if (a.b("return_sequences"))
+      main.shape = {batch, ctx.input().shape[1], units};
+    std::vector<TensorType> outs = {main};
+    if (a.b("return_state")) {
+      outs.push_back(state);
+      outs.push_back(state);
+    }
+    return outs;
+  };
+  d.params = [](const OpContext &ctx) {
+    auto a = ctx.attrs();
+    int64_t u = a.i("units");
+    std::vector<ParamSpec> ps = {
+        {"kernel", {ctx.input().shape[2], 4 * u}, a.get("kernel_initializer")},
+        {"recurrent_kernel", {u, 4 * u}, a.get("recurrent_initializer")}};
+    if (a.b("use_bias")) {
+      // unit_forget_bias: Keras initializes the f block to ones, the rest with bias_initializer.
+      AttrValue init = a.get("bias_initializer");
+      if (a.b("unit_forget_bias"))
+        init = makeObject("LSTMBias", {{"units", makeInt(u)}, {"base", init}});
+      ps.push_back({"bias", {4 * u}, init});
+    }
+    return ps;
+  };
+  r.add(std::move(d));
+}
+
+void registerRecurrentOps(OpRegistry &r) {
+  registerEmbedding(r);
+  registerLSTM(r);
+}
+
+} // namespace fgc::ops

@@ -1,0 +1,108 @@
+// Model file parsing and serialization (see ModelFile.h).
+#include "frontend/ModelFile.h"
+
+#include "compiler/support/AtomicFile.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/text_format.h>
+
+namespace fgc {
+
+namespace {
+
+// Collects the first text-format parse error instead of letting protobuf log to stderr.
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+public:
+  void AddError(int line, int column, const std::string &message) override {
+    if (message_.empty())
+      message_ = fmt::format("line {}, column {}: {}", line + 1, column + 1, message);
+  }
+  void AddWarning(int, int, const std::string &) override {}
+  std::string message_;
+};
+
+// Text format files are printable: no NUL and no control bytes other than whitespace.
+// Binary protobuf of a Model almost always has field tags and lengths below 0x20.
+bool looksLikeText(const std::string &bytes) {
+  for (unsigned char c : bytes)
+    if (c == 0 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t'))
+      return false;
+  return true;
+}
+
+Status checkVersion(const schema::Model &m, const std::string &name) {
+  if (m.schema_version() == 0)
+    return Error::format("{}: not an fgc model: schema_version is missing (expected a binary .pb "
+                         "or text .pbtxt file written for fgc schema version {})",
+                         name, kSchemaVersion);
+  if (m.schema_version() < kOldestSchemaVersion || m.schema_version() > kSchemaVersion)
+    return Error::format("{}: unsupported schema_version {}: this fgc reads versions {} to {}",
+                         name, m.schema_version(), kOldestSchemaVersion, kSchemaVersion);
+  return Status::ok();
+}
+
+} // namespace
+
+Expected<schema::Model> parseModel(const std::string &bytes, const std::string &name) {
+  if (bytes.empty())
+    return Error::format("{}: file is empty", name);
+  schema::Model model;
+  if (looksLikeText(bytes)) {
+    google::protobuf::TextFormat::Parser parser;
+    FirstErrorCollector errors;
+    parser.RecordErrorsTo(&errors);
+    if (!parser.ParseFromString(bytes, &model))
+      return Error::format("{}: invalid text model: {}", name,
+                           errors.message_.empty() ? "parse error" : errors.message_);
+  } else {
+    google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
+    google::protobuf::io::CodedInputStream in(&raw);
+    in.SetRecursionLimit(64);
+    if (!model.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
+      return Error::format("{}: invalid binary model: the file is truncated or is not an fgc "
+                           "model ({} bytes)",
+                           name, bytes.size());
+  }
+  FGC_TRY(checkVersion(model, name));
+  return model;
+}
+
+Expected<schema::Model> readModelFile(const std::string &path) {
+  auto bytes = readFile(path);
+  if (!bytes)
+    return bytes.error();
+  return parseModel(*bytes, path);
+}
+
+std::string serializeModel(const schema::Model &model, ModelFormat format) {
+  std::string out;
+  if (format == ModelFormat::Text) {
+    google::protobuf::TextFormat::Printer printer;
+    printer.SetUseUtf8StringEscaping(true);
+    printer.PrintToString(model, &out);
+    return "# proto-file: schemas/fgc.proto\n# proto-message: fgc.schema.Model\n" + out;
+  }
+  {
+    google::protobuf::io::StringOutputStream raw(&out);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.SetSerializationDeterministic(true);
+    model.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+ModelFormat formatForPath(const std::string &path) {
+  auto endsWith = [&](const std::string &suffix) {
+    return path.size() >= suffix.size() &&
+           path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return endsWith(".pbtxt") || endsWith(".txt") ? ModelFormat::Text : ModelFormat::Binary;
+}
+
+Status writeModelFile(const std::string &path, const schema::Model &model) {
+  return writeFileAtomic(path, serializeModel(model, formatForPath(path)));
+}
+
+} // namespace fgc

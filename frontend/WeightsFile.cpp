@@ -1,0 +1,125 @@
+// Reading and writing `.fgcw` weights files (see WeightsFile.h).
+#include "frontend/WeightsFile.h"
+
+#include "compiler/support/AtomicFile.h"
+
+#include <cstring>
+#include <functional>
+#include <map>
+
+namespace fgc {
+
+namespace {
+
+// Visits every parameter with its layer path ("outer/inner").
+void forEachParam(Graph &g, const std::string &prefix,
+                  const std::function<void(const std::string &, Layer &, Param &)> &fn) {
+  for (auto &l : g.layers) {
+    std::string path = prefix.empty() ? l->name : prefix + "/" + l->name;
+    if (l->subgraph)
+      forEachParam(*l->subgraph, path, fn);
+    for (auto &p : l->params)
+      fn(path, *l, p);
+  }
+}
+
+uint64_t readU64(const std::string &bytes, size_t at) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(bytes[at + i]);
+  return v;
+}
+
+size_t alignUp(size_t n) { return (n + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment; }
+
+} // namespace
+
+Status loadWeightsFile(Graph &graph, const std::string &path) {
+  auto bytes = readFile(path);
+  if (!bytes)
+    return bytes.error();
+  const std::string &b = *bytes;
+  if (b.size() < 16 || std::memcmp(b.data(), kWeightsMagic, 8) != 0)
+    return Error::format("{}: not an fgc weights file (bad magic)", path);
+  uint64_t indexLen = readU64(b, 8);
+  if (indexLen > b.size() - 16)
+    return Error::format("{}: truncated weights file (index of {} bytes, file of {})", path,
+                         indexLen, b.size());
+  schema::WeightsIndex index;
+  if (!index.ParseFromArray(b.data() + 16, static_cast<int>(indexLen)))
+    return Error::format("{}: corrupt weights file index", path);
+  size_t dataStart = alignUp(16 + indexLen);
+  std::map<std::pair<std::string, std::string>, const schema::WeightsIndex::Entry *> entries;
+  for (const auto &e : index.entries())
+    entries[{e.layer(), e.name()}] = &e;
+  Status status;
+  forEachParam(graph, "", [&](const std::string &layerPath, Layer &layer, Param &p) {
+    if (!status)
+      return;
+    auto it = entries.find({layerPath, p.name});
+    if (it == entries.end()) {
+      status = Error::format("{}: missing weight '{}' of {} (shape {})", path, p.name,
+                             layer.describe(), shapeToString(p.type.shape));
+      return;
+    }
+    const auto &e = *it->second;
+    std::vector<Dim> shape(e.shape().begin(), e.shape().end());
+    if (shape != p.type.shape || e.dtype() != p.type.dtype) {
+      status = Error::format("{}: weight '{}' of {} has shape {} {} in the file, the layer needs {} "
+                             "{}",
+                             path, p.name, layer.describe(), dtypeName(e.dtype()),
+                             shapeToString(shape), dtypeName(p.type.dtype),
+                             shapeToString(p.type.shape));
+      return;
+    }
+    uint64_t need = static_cast<uint64_t>(p.numElements()) * dtypeSize(p.type.dtype);
+    if (e.nbytes() != need || e.offset() > b.size() || dataStart + e.offset() > b.size() ||
+        e.nbytes() > b.size() - dataStart - e.offset()) {
+      status = Error::format("{}: weight '{}' of {} lies outside the file (truncated?)", path,
+                             p.name, layer.describe());
+      return;
+    }
+    const char *src = b.data() + dataStart + e.offset();
+    p.data.assign(src, src + need);
+  });
+  return status;
+}
+
+Status saveWeightsFile(const Graph &graph, const std::string &path) {
+  schema::WeightsIndex index;
+  index.set_model_name(graph.name);
+  std::string data;
+  Status status;
+  forEachParam(const_cast<Graph &>(graph), "",
+               [&](const std::string &layerPath, Layer &layer, Param &p) {
+                 if (!status)
+                   return;
+                 if (p.data.empty()) {
+                   status = Error::format("{}: weight '{}' has no data to save", layer.describe(),
+                                          p.name);
+                   return;
+                 }
+                 data.resize(alignUp(data.size()), '\0');
+                 auto *e = index.add_entries();
+                 e->set_layer(layerPath);
+                 e->set_name(p.name);
+                 e->set_dtype(p.type.dtype);
+                 for (Dim d : p.type.shape)
+                   e->add_shape(d);
+                 e->set_offset(data.size());
+                 e->set_nbytes(p.data.size());
+                 data.append(reinterpret_cast<const char *>(p.data.data()), p.data.size());
+               });
+  if (!status)
+    return status;
+  std::string idx = index.SerializeAsString();
+  std::string out(kWeightsMagic, 8);
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((static_cast<uint64_t>(idx.size()) >> (8 * i)) & 0xff));
+  out += idx;
+  out.resize(alignUp(out.size()), '\0');
+  out += data;
+  return writeFileAtomic(path, out);
+}
+
+} // namespace fgc

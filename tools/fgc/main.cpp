@@ -1,0 +1,164 @@
+// fgc: the command-line driver.
+//
+//   fgc summary MODEL        Keras's model.summary() table
+//   fgc plot MODEL -o FILE   the layer graph (png, svg, pdf, dot)
+//   fgc check MODEL          validate a model file
+//   fgc convert MODEL -o OUT convert between binary .pb and text .pbtxt, manage weights
+//   fgc ops                  list the layer classes fgc knows
+//
+// Every failure prints one `fgc: error: ...` line naming the file, layer and shapes, and exits 1.
+#include "compiler/ir/OpRegistry.h"
+#include "compiler/report/Plot.h"
+#include "compiler/report/Summary.h"
+#include "frontend/GraphBuilder.h"
+#include "frontend/GraphWriter.h"
+#include "frontend/Initializers.h"
+#include "frontend/ModelFile.h"
+#include "frontend/WeightsFile.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace {
+
+int fail(const fgc::Error &e) {
+  std::fflush(stdout);
+  fmt::print(stderr, "fgc: error: {}\n", e.message());
+  return 1;
+}
+
+std::string relativeTo(const std::string &target, const std::string &fromFile) {
+  // A weights file beside the model is referenced by its file name alone.
+  auto dirOf = [](const std::string &p) {
+    auto s = p.find_last_of('/');
+    return s == std::string::npos ? std::string() : p.substr(0, s);
+  };
+  if (dirOf(target) == dirOf(fromFile)) {
+    auto s = target.find_last_of('/');
+    return s == std::string::npos ? target : target.substr(s + 1);
+  }
+  return target;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"fgc - an ahead-of-time compiler for Keras-style functional models"};
+  app.set_version_flag("--version", std::string("fgc ") + FGC_VERSION);
+  app.require_subcommand(1);
+
+  std::string model, output;
+  bool expandNested = false, showShapes = false, showDtype = false;
+  std::string rankdir = "TB";
+  int dpi = 96;
+
+  auto *summary = app.add_subcommand("summary", "Print the model's layers like Keras's summary()");
+  summary->add_option("MODEL", model, "Model file (.pb or .pbtxt)")->required();
+  summary->add_flag("--expand-nested", expandNested, "Also list the layers of nested models");
+
+  auto *plot = app.add_subcommand("plot", "Draw the layer graph like keras.utils.plot_model");
+  plot->add_option("MODEL", model, "Model file (.pb or .pbtxt)")->required();
+  plot->add_option("-o,--output", output, "Output file: .png, .svg, .pdf or .dot")->required();
+  plot->add_flag("--show-shapes", showShapes, "Show input and output shapes");
+  plot->add_flag("--show-dtype", showDtype, "Show output dtypes");
+  plot->add_flag("--expand-nested", expandNested, "Draw nested models as clusters of their layers");
+  plot->add_option("--rankdir", rankdir, "Graph direction")
+      ->check(CLI::IsMember({"TB", "LR", "BT", "RL"}));
+  plot->add_option("--dpi", dpi, "Resolution of PNG output")->check(CLI::Range(10, 1200));
+
+  auto *check = app.add_subcommand("check", "Validate a model file (structure, shapes, weights)");
+  check->add_option("MODEL", model, "Model file (.pb or .pbtxt)")->required();
+
+  std::string weightsFile;
+  bool noWeights = false, initWeights = false;
+  auto *convert = app.add_subcommand(
+      "convert", "Rewrite a model as binary (.pb) or text (.pbtxt), chosen by OUT's extension");
+  convert->add_option("MODEL", model, "Model file (.pb or .pbtxt)")->required();
+  convert->add_option("-o,--output", output, "Output model file (.pb or .pbtxt)")->required();
+  convert->add_option("--weights-file", weightsFile,
+                      "Write the weights to this .fgcw file and reference it from OUT");
+  auto *noW = convert->add_flag("--no-weights", noWeights,
+                                "Write the architecture and seed only (weights re-initialized at load)");
+  convert->add_flag("--init-weights", initWeights,
+                    "Create weights from the seed where the model has none, and write them inline")
+      ->excludes(noW);
+
+  app.add_subcommand("ops", "List the layer classes fgc supports");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion &e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError &e) {
+    app.exit(e);
+    return 1;
+  }
+
+  if (app.got_subcommand("ops")) {
+    for (const auto &name : fgc::OpRegistry::global().classNames())
+      fmt::print("{:<24} {}\n", name, fgc::OpRegistry::global().find(name)->summary);
+    return 0;
+  }
+
+  auto graph = fgc::loadGraph(model);
+  if (!graph)
+    return fail(graph.error());
+  fgc::Graph &g = **graph;
+
+  if (summary->parsed()) {
+    fgc::SummaryOptions o;
+    o.expandNested = expandNested;
+    std::cout << fgc::modelSummary(g, o);
+    return 0;
+  }
+  if (plot->parsed()) {
+    fgc::PlotOptions o;
+    o.showShapes = showShapes;
+    o.showDtype = showDtype;
+    o.expandNested = expandNested;
+    o.rankdir = rankdir;
+    o.dpi = dpi;
+    if (auto s = fgc::plotModel(g, output, o); !s)
+      return fail(s.error());
+    fmt::print("wrote {}\n", output);
+    return 0;
+  }
+  if (check->parsed()) {
+    bool weights = fgc::hasAllWeights(g);
+    fmt::print("{}: ok: model '{}', {} layers, {} inputs, {} outputs, {} parameters ({})\n", model,
+               g.name, g.layers.size(), g.inputs.size(), g.outputs.size(),
+               fgc::withThousands(g.countParams()),
+               weights ? "weights present" : fmt::format("initialized from seed {}", g.seed));
+    return 0;
+  }
+  if (convert->parsed()) {
+    bool haveWeights = fgc::hasAllWeights(g);
+    if ((initWeights || !weightsFile.empty()) && !haveWeights) {
+      if (auto s = fgc::initializeWeights(g); !s)
+        return fail(s.error().withContext(model));
+      haveWeights = true;
+    }
+    auto mode = haveWeights && !noWeights && weightsFile.empty() ? fgc::WeightsMode::Inline
+                                                                 : fgc::WeightsMode::None;
+    auto m = fgc::graphToModel(g, mode);
+    if (!m)
+      return fail(m.error().withContext(model));
+    if (!weightsFile.empty()) {
+      if (auto s = fgc::saveWeightsFile(g, weightsFile); !s)
+        return fail(s.error());
+      m->set_weights_file(relativeTo(weightsFile, output));
+    }
+    if (auto s = fgc::writeModelFile(output, *m); !s)
+      return fail(s.error());
+    fmt::print("wrote {}\n", output);
+    return 0;
+  }
+  return 0;
+}
