@@ -1,0 +1,252 @@
+/* The fgc runtime's stable C ABI: forward (inference) kernels for Keras layers.
+ *
+ * Code that fgc emits, and later its JIT, calls only these functions. The header
+ * is valid C (C99) and C++17, and includes nothing but <stddef.h>/<stdint.h>.
+ *
+ * Conventions shared by every kernel:
+ *  - Tensors are dense, C order (row-major), float32 unless stated; images are
+ *    NHWC and weights keep the layout Keras stores them in.
+ *  - Sizes are int64_t and must be >= 1 unless stated otherwise.
+ *  - Every kernel returns an int status: FGC_OK (0) on success, otherwise an
+ *    FGC_ERR_* code, and fgc_last_error() then describes the failure. Argument
+ *    checks happen before anything is written, so a failing kernel leaves its
+ *    outputs untouched.
+ *  - Outputs must not overlap inputs unless a kernel says it may run in place.
+ *  - Kernels never allocate their own buffers: where temporary memory is needed
+ *    the caller passes `scratch`, at least fgc_*_scratch_size() floats, which
+ *    may be reused freely between calls. (Eigen's GEMM still packs its operands
+ *    in buffers of its own; that is internal to the matrix product.)
+ *  - Kernels are thread-safe for disjoint outputs and scratch; they use up to
+ *    fgc_get_num_threads() threads internally.
+ */
+#ifndef FGC_RUNTIME_KERNELS_H
+#define FGC_RUNTIME_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- status */
+
+enum {
+  FGC_OK = 0,
+  FGC_ERR_INVALID_ARGUMENT = 1, /* null pointer, bad size, unsupported option */
+  FGC_ERR_OUT_OF_RANGE = 2      /* a data-dependent index is out of range */
+};
+
+/* The message of the last failure on the calling thread ("" if none yet). The
+ * pointer stays valid until the next failing kernel call on the same thread. */
+const char *fgc_last_error(void);
+
+/* ---------------------------------------------------------------- threads */
+
+/* Sets how many threads kernels may use; n <= 0 restores the default
+ * (OpenMP's: OMP_NUM_THREADS, else the number of cores). Not meant to be called
+ * while other threads are running kernels. */
+void fgc_set_num_threads(int n);
+/* The number of threads kernels currently use (>= 1). */
+int fgc_get_num_threads(void);
+
+/* ---------------------------------------------------------------- enums */
+
+/* Activations, shared by every kernel with a fused activation. */
+typedef enum fgc_activation_kind {
+  FGC_ACT_LINEAR = 0,
+  FGC_ACT_RELU = 1,
+  FGC_ACT_SIGMOID = 2,
+  FGC_ACT_TANH = 3,
+  FGC_ACT_SOFTMAX = 4,      /* over the last axis */
+  FGC_ACT_ELU = 5,          /* alpha = 1 */
+  FGC_ACT_SELU = 6,
+  FGC_ACT_GELU = 7,         /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+  FGC_ACT_SOFTPLUS = 8,     /* log(1 + exp x), computed stably */
+  FGC_ACT_SWISH = 9,        /* x sigmoid(x) */
+  FGC_ACT_HARD_SIGMOID = 10 /* tf.keras 2.x: clip(0.2 x + 0.5, 0, 1) */
+} fgc_activation_kind;
+
+/* Keras padding modes. SAME follows TensorFlow: out = ceil(in / stride),
+ * pad_total = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0),
+ * pad_before = pad_total / 2 and the odd one extra goes after. */
+typedef enum fgc_padding { FGC_PADDING_VALID = 0, FGC_PADDING_SAME = 1 } fgc_padding;
+
+/* ---------------------------------------------------------------- shape helpers */
+
+/* Output length of a convolution or pooling window along one axis: VALID gives
+ * ceil((in - (k - 1) * dilation) / stride) (0 if the window does not fit), SAME
+ * gives ceil(in / stride). Returns -1 for sizes < 1 or an unknown padding. */
+int64_t fgc_conv_output_length(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
+                               fgc_padding padding);
+/* Padding before the first element along one axis (0 for VALID). -1 on bad input. */
+int64_t fgc_conv_pad_before(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
+                            fgc_padding padding);
+/* Output length of a transposed convolution (Keras deconv_output_length without
+ * output_padding): VALID gives in * stride + max(kd - stride, 0), SAME gives
+ * in * stride, where kd = (kernel - 1) * dilation + 1. -1 on bad input. */
+int64_t fgc_conv_transpose_output_length(int64_t in, int64_t kernel, int64_t stride,
+                                         int64_t dilation, fgc_padding padding);
+
+/* ---------------------------------------------------------------- activations */
+
+/* y = act(x) elementwise over a (rows, cols) array; SOFTMAX normalises each
+ * row. May run in place (y == x). */
+int fgc_activation(fgc_activation_kind act, const float *x, float *y, int64_t rows, int64_t cols);
+
+/* Softmax over one axis of a tensor of the given shape (rank 1..8); axis may
+ * be negative (Python style). May run in place. */
+int fgc_softmax(const float *x, float *y, const int64_t *shape, int rank, int axis);
+
+/* ---------------------------------------------------------------- dense */
+
+/* Dense: y = act(x W + b). x is (rows, in), W is (in, out) as Keras stores it,
+ * bias is (out) or NULL, y is (rows, out). Layers applied to rank > 2 inputs
+ * fold all leading axes into rows. */
+int fgc_dense(const float *x, const float *kernel, const float *bias, float *y, int64_t rows,
+              int64_t in, int64_t out, fgc_activation_kind act);
+
+/* ---------------------------------------------------------------- convolution */
+
+typedef struct fgc_conv2d_params {
+  int64_t batch, in_h, in_w, in_c;  /* input (batch, in_h, in_w, in_c) */
+  int64_t kernel_h, kernel_w, out_c;
+  int64_t stride_h, stride_w;
+  int64_t dilation_h, dilation_w;   /* Keras dilation_rate; 1 = none */
+  fgc_padding padding;
+  fgc_activation_kind activation;
+} fgc_conv2d_params;
+
+/* Floats of scratch fgc_conv2d needs (0 for a 1x1, stride 1 convolution). */
+size_t fgc_conv2d_scratch_size(const fgc_conv2d_params *p);
+
+/* Conv2D: input NHWC (batch, in_h, in_w, in_c); kernel (kernel_h, kernel_w,
+ * in_c, out_c) as Keras stores it; bias (out_c) or NULL; output (batch, out_h,
+ * out_w, out_c) with out_h/out_w from fgc_conv_output_length. Implemented as
+ * im2col into `scratch` plus one GEMM per tile of output pixels. Fails with
+ * FGC_ERR_INVALID_ARGUMENT if the output would be empty. */
+int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kernel,
+               const float *bias, float *output, float *scratch);
+
+/* Conv2DTranspose takes the same parameters, with out_c the number of filters.
+ * Its kernel is (kernel_h, kernel_w, out_c, in_c) as Keras stores it (the same
+ * taps as PyTorch's ConvTranspose2d weight (in_c, out_c, kh, kw), not flipped).
+ * Output (batch, out_h, out_w, out_c) with sizes from
+ * fgc_conv_transpose_output_length; input pixel (y, x) and tap (ky, kx) land on
+ * output (y * stride_h + ky * dilation_h - pad_top, ...), where pad_top is
+ * max(kd - stride, 0) / 2 for SAME and 0 for VALID (TensorFlow semantics). */
+size_t fgc_conv2d_transpose_scratch_size(const fgc_conv2d_params *p);
+int fgc_conv2d_transpose(const fgc_conv2d_params *p, const float *input, const float *kernel,
+                         const float *bias, float *output, float *scratch);
+
+/* ---------------------------------------------------------------- pooling */
+
+typedef struct fgc_pool2d_params {
+  int64_t batch, in_h, in_w, channels; /* input (batch, in_h, in_w, channels) */
+  int64_t pool_h, pool_w;
+  int64_t stride_h, stride_w;
+  fgc_padding padding;
+} fgc_pool2d_params;
+
+/* MaxPooling2D / AveragePooling2D over NHWC input; output (batch, out_h, out_w,
+ * channels) with out_h = fgc_conv_output_length(in_h, pool_h, stride_h, 1,
+ * padding). With SAME padding, padded cells are ignored: max takes the
+ * maximum of the real cells, average divides by the number of real cells (as
+ * TensorFlow does). */
+int fgc_max_pool2d(const fgc_pool2d_params *p, const float *input, float *output);
+int fgc_avg_pool2d(const fgc_pool2d_params *p, const float *input, float *output);
+
+/* GlobalMaxPooling2D / GlobalAveragePooling2D: (batch, h, w, c) -> (batch, c). */
+int fgc_global_max_pool2d(const float *input, float *output, int64_t batch, int64_t h,
+                          int64_t w, int64_t channels);
+int fgc_global_avg_pool2d(const float *input, float *output, int64_t batch, int64_t h,
+                          int64_t w, int64_t channels);
+/* GlobalAveragePooling1D over the time axis: (batch, steps, features) ->
+ * (batch, features). Masks are not supported. */
+int fgc_global_avg_pool1d(const float *input, float *output, int64_t batch, int64_t steps,
+                          int64_t features);
+
+/* ---------------------------------------------------------------- upsampling */
+
+typedef enum fgc_interpolation {
+  FGC_INTERP_NEAREST = 0,
+  FGC_INTERP_BILINEAR = 1 /* tf.image.resize, half-pixel centres (= PyTorch
+                             align_corners=False) */
+} fgc_interpolation;
+
+/* UpSampling2D: (batch, h, w, c) -> (batch, h * size_h, w * size_w, c). */
+int fgc_upsampling2d(const float *input, float *output, int64_t batch, int64_t h, int64_t w,
+                     int64_t channels, int64_t size_h, int64_t size_w,
+                     fgc_interpolation interpolation);
+
+/* ---------------------------------------------------------------- embedding */
+
+/* Embedding: output[i, :] = table[indices[i], :] for i < count; table is
+ * (input_dim, output_dim), output (count, output_dim). Every index is checked
+ * first: one outside [0, input_dim) gives FGC_ERR_OUT_OF_RANGE, a message
+ * naming the index and its position, and no output written. count may be 0. */
+int fgc_embedding_i32(const int32_t *indices, int64_t count, const float *table,
+                      int64_t input_dim, int64_t output_dim, float *output);
+int fgc_embedding_i64(const int64_t *indices, int64_t count, const float *table,
+                      int64_t input_dim, int64_t output_dim, float *output);
+
+/* ---------------------------------------------------------------- recurrent */
+
+typedef struct fgc_lstm_params {
+  int64_t batch, timesteps, input_dim, units; /* timesteps may change per call */
+  fgc_activation_kind activation;           /* Keras `activation`: TANH by default */
+  fgc_activation_kind recurrent_activation; /* SIGMOID (Keras 2 default) or HARD_SIGMOID */
+  int return_sequences;                /* nonzero: output is (batch, timesteps, units) */
+} fgc_lstm_params;
+
+/* Floats of scratch fgc_lstm needs: batch * (timesteps + 2) * 4 * units. */
+size_t fgc_lstm_scratch_size(const fgc_lstm_params *p);
+
+/* LSTM forward, Keras layout: input (batch, timesteps, input_dim), kernel
+ * (input_dim, 4 units), recurrent_kernel (units, 4 units), bias (4 units) or
+ * NULL, gate blocks in the order i, f, c, o:
+ *   z = x W + h U + b,  i = ra(z_i), f = ra(z_f), o = ra(z_o),
+ *   c = f * c + i * act(z_c),  h = o * act(c).
+ * h0/c0 are the initial states (batch, units), NULL for zeros. output is the
+ * full sequence (batch, timesteps, units) if return_sequences, else the last h
+ * (batch, units). h_out / c_out (batch, units) receive the final states when
+ * not NULL (return_state). x W for all steps is one GEMM into `scratch`.
+ * Both activations may be any elementwise kind (SOFTMAX is rejected). */
+int fgc_lstm(const fgc_lstm_params *p, const float *input, const float *kernel,
+             const float *recurrent_kernel, const float *bias, const float *h0, const float *c0,
+             float *output, float *h_out, float *c_out, float *scratch);
+
+/* ---------------------------------------------------------------- merge */
+
+/* Concatenate along one axis. View every tensor as (outer, axis, inner), where
+ * outer is the product of the dims before the axis and inner the product of
+ * those after it (the same for all inputs); input k has axis_sizes[k] entries
+ * on the axis and the output sum(axis_sizes). */
+int fgc_concatenate(int num_inputs, const float *const *inputs, const int64_t *axis_sizes,
+                    int64_t outer, int64_t inner, float *output);
+
+/* Add / Average of num_inputs >= 1 tensors of `count` floats each (same shape,
+ * no broadcasting). The output may alias any input. */
+int fgc_add(int num_inputs, const float *const *inputs, int64_t count, float *output);
+int fgc_average(int num_inputs, const float *const *inputs, int64_t count, float *output);
+
+/* ---------------------------------------------------------------- normalization */
+
+/* BatchNormalization (inference) over the last axis: x and y are (rows,
+ * channels); y = gamma (x - mean) / sqrt(var + epsilon) + beta, with gamma
+ * (scale=False) and beta (center=False) nullable. May run in place. */
+int fgc_batch_norm(const float *x, float *y, int64_t rows, int64_t channels, const float *gamma,
+                   const float *beta, const float *mean, const float *variance, float epsilon);
+
+/* ---------------------------------------------------------------- copies */
+
+/* Reshape and Flatten need no kernel: in C order they keep the data as is, so
+ * generated code aliases the buffer (or, when the buffer must differ, calls
+ * fgc_copy). fgc_copy copies `count` floats between non-overlapping buffers. */
+int fgc_copy(const float *x, float *y, int64_t count);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* FGC_RUNTIME_KERNELS_H */

@@ -1,0 +1,71 @@
+// Internal helpers shared by the runtime's kernel files: error reporting, the
+// thread count, argument checks and the Eigen types kernels map caller buffers
+// with. Never installed; only the runtime's .cpp files include it.
+#ifndef FGC_RUNTIME_SRC_COMMON_H
+#define FGC_RUNTIME_SRC_COMMON_H
+
+#include "fgc/runtime/kernels.h"
+
+#include <Eigen/Core>
+
+#include <cstdint>
+
+namespace fgc::runtime::detail {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatrixMap = Eigen::Map<RowMatrix>;
+using ConstMatrixMap = Eigen::Map<const RowMatrix>;
+using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
+using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
+
+// Records a printf-style message as the calling thread's last error and returns
+// `code`, so a kernel can `return fail(FGC_ERR_..., "...", ...)`.
+int fail(int code, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+// The thread count kernels use for their own OpenMP loops.
+int numThreads();
+
+// Threads worth using for `work` cheap operations: 1 below a threshold where
+// forking would cost more than it saves.
+int threadsFor(int64_t work);
+
+// Applies an activation in place to a (rows, cols) array; SOFTMAX normalises
+// rows. The activation must already be validated.
+void applyActivation(fgc_activation_kind act, float *data, int64_t rows, int64_t cols);
+
+// Applies an elementwise activation (not SOFTMAX, which it leaves alone) to n
+// contiguous floats on the calling thread only.
+void applyElementwise(fgc_activation_kind act, float *data, int64_t n);
+
+// True if `act` is one of the enum's values.
+bool isValidActivation(int act);
+
+// Adds a bias row to every row of (rows, cols) and applies the activation, the
+// common epilogue of Dense and the convolutions. bias may be null.
+void biasActivation(float *data, int64_t rows, int64_t cols, const float *bias,
+                    fgc_activation_kind act);
+
+} // namespace fgc::runtime::detail
+
+// Argument checks for the C entry points: each returns from the calling kernel
+// with FGC_ERR_INVALID_ARGUMENT and a message naming the kernel.
+#define FGC_CHECK_PTR(kernel, ptr)                                                              \
+  do {                                                                                          \
+    if (!(ptr))                                                                                 \
+      return ::fgc::runtime::detail::fail(FGC_ERR_INVALID_ARGUMENT, "%s: %s is null", kernel,   \
+                                          #ptr);                                                \
+  } while (0)
+#define FGC_CHECK_POSITIVE(kernel, value)                                                       \
+  do {                                                                                          \
+    if ((value) < 1)                                                                            \
+      return ::fgc::runtime::detail::fail(FGC_ERR_INVALID_ARGUMENT, "%s: %s must be >= 1, got %lld", \
+                                          kernel, #value, static_cast<long long>(value));       \
+  } while (0)
+#define FGC_CHECK_ACTIVATION(kernel, act)                                                       \
+  do {                                                                                          \
+    if (!::fgc::runtime::detail::isValidActivation(static_cast<int>(act)))                      \
+      return ::fgc::runtime::detail::fail(FGC_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", \
+                                          kernel, static_cast<int>(act));                       \
+  } while (0)
+
+#endif // FGC_RUNTIME_SRC_COMMON_H

@@ -1,0 +1,229 @@
+// Conv2D and Conv2DTranspose over NHWC tensors with Keras kernel layouts.
+//
+// Conv2D gathers the receptive field of a tile of output pixels into the
+// caller's scratch (im2col, columns ordered (ky, kx, in_c) like the Keras
+// kernel's rows) and multiplies it by the kernel viewed as a (kh*kw*in_c, out_c)
+// matrix, which writes the NHWC output rows directly; a 1x1 stride-1
+// convolution is a single GEMM over the input. Conv2DTranspose multiplies the
+// input by the transposed kernel to get every tap's contribution, then each
+// output pixel gathers the contributions that land on it (col2im as a gather,
+// so output rows can be filled in parallel without races).
+#include "common.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace fgc::runtime::detail {
+
+namespace {
+
+// Floats of scratch the kernels aim for: big enough for efficient GEMM tiles,
+// small enough to stay cache- and memory-friendly.
+constexpr int64_t ScratchTarget = int64_t(1) << 20;
+
+struct Geometry {
+  int64_t outH = 0, outW = 0, padTop = 0, padLeft = 0;
+};
+
+int checkParams(const char *name, const fgc_conv2d_params *p) {
+  FGC_CHECK_PTR(name, p);
+  FGC_CHECK_POSITIVE(name, p->batch);
+  FGC_CHECK_POSITIVE(name, p->in_h);
+  FGC_CHECK_POSITIVE(name, p->in_w);
+  FGC_CHECK_POSITIVE(name, p->in_c);
+  FGC_CHECK_POSITIVE(name, p->kernel_h);
+  FGC_CHECK_POSITIVE(name, p->kernel_w);
+  FGC_CHECK_POSITIVE(name, p->out_c);
+  FGC_CHECK_POSITIVE(name, p->stride_h);
+  FGC_CHECK_POSITIVE(name, p->stride_w);
+  FGC_CHECK_POSITIVE(name, p->dilation_h);
+  FGC_CHECK_POSITIVE(name, p->dilation_w);
+  if (p->padding != FGC_PADDING_VALID && p->padding != FGC_PADDING_SAME)
+    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: unknown padding %d", name,
+                static_cast<int>(p->padding));
+  FGC_CHECK_ACTIVATION(name, p->activation);
+  return FGC_OK;
+}
+
+Geometry convGeometry(const fgc_conv2d_params &p) {
+  Geometry g;
+  g.outH = fgc_conv_output_length(p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.padding);
+  g.outW = fgc_conv_output_length(p.in_w, p.kernel_w, p.stride_w, p.dilation_w, p.padding);
+  g.padTop = fgc_conv_pad_before(p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.padding);
+  g.padLeft = fgc_conv_pad_before(p.in_w, p.kernel_w, p.stride_w, p.dilation_w, p.padding);
+  return g;
+}
+
+Geometry transposeGeometry(const fgc_conv2d_params &p) {
+  Geometry g;
+  g.outH = fgc_conv_transpose_output_length(p.in_h, p.kernel_h, p.stride_h, p.dilation_h,
+                                            p.padding);
+  g.outW = fgc_conv_transpose_output_length(p.in_w, p.kernel_w, p.stride_w, p.dilation_w,
+                                            p.padding);
+  if (p.padding == FGC_PADDING_SAME) {
+    int64_t spanH = (p.kernel_h - 1) * p.dilation_h + 1;
+    int64_t spanW = (p.kernel_w - 1) * p.dilation_w + 1;
+    g.padTop = std::max<int64_t>(spanH - p.stride_h, 0) / 2;
+    g.padLeft = std::max<int64_t>(spanW - p.stride_w, 0) / 2;
+  }
+  return g;
+}
+
+bool isPointwise(const fgc_conv2d_params &p) {
+  return p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1;
+}
+
+// Output pixels (rows of the im2col matrix) per GEMM tile of Conv2D.
+int64_t convTileRows(const fgc_conv2d_params &p, const Geometry &g) {
+  int64_t depth = p.kernel_h * p.kernel_w * p.in_c;
+  int64_t total = p.batch * g.outH * g.outW;
+  return std::min(total, std::max<int64_t>(ScratchTarget / depth, 32));
+}
+
+// Images per GEMM tile of Conv2DTranspose.
+int64_t transposeTileImages(const fgc_conv2d_params &p) {
+  int64_t perImage = p.in_h * p.in_w * p.kernel_h * p.kernel_w * p.out_c;
+  return std::clamp<int64_t>(ScratchTarget / perImage, 1, p.batch);
+}
+
+// Fills `rows` im2col rows, starting at flattened output pixel `first`.
+void im2col(const fgc_conv2d_params &p, const Geometry &g, const float *input, int64_t first,
+            int64_t rows, float *cols) {
+  const int64_t depth = p.kernel_h * p.kernel_w * p.in_c;
+  const int64_t pixels = g.outH * g.outW;
+#pragma omp parallel for num_threads(threadsFor(rows * depth)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t flat = first + r;
+    int64_t n = flat / pixels, oy = (flat % pixels) / g.outW, ox = flat % g.outW;
+    const float *image = input + n * p.in_h * p.in_w * p.in_c;
+    float *dst = cols + r * depth;
+    for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
+      int64_t iy = oy * p.stride_h - g.padTop + ky * p.dilation_h;
+      bool rowInside = iy >= 0 && iy < p.in_h;
+      for (int64_t kx = 0; kx < p.kernel_w; ++kx, dst += p.in_c) {
+        int64_t ix = ox * p.stride_w - g.padLeft + kx * p.dilation_w;
+        if (rowInside && ix >= 0 && ix < p.in_w)
+          std::memcpy(dst, image + (iy * p.in_w + ix) * p.in_c, sizeof(float) * p.in_c);
+        else
+          std::memset(dst, 0, sizeof(float) * p.in_c);
+      }
+    }
+  }
+}
+
+// Sums into output row (n, oy) of one image every tap contribution in `cols`
+// ((in_h*in_w, kh*kw*out_c) for that image) that lands on it.
+void gatherTransposeRow(const fgc_conv2d_params &p, const Geometry &g, const float *cols,
+                        int64_t oy, float *outRow) {
+  const int64_t taps = p.kernel_h * p.kernel_w * p.out_c;
+  std::fill(outRow, outRow + g.outW * p.out_c, 0.0f);
+  for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
+    int64_t ty = oy + g.padTop - ky * p.dilation_h;
+    if (ty < 0 || ty % p.stride_h != 0 || ty / p.stride_h >= p.in_h)
+      continue;
+    int64_t iy = ty / p.stride_h;
+    for (int64_t ox = 0; ox < g.outW; ++ox) {
+      float *dst = outRow + ox * p.out_c;
+      for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+        int64_t tx = ox + g.padLeft - kx * p.dilation_w;
+        if (tx < 0 || tx % p.stride_w != 0 || tx / p.stride_w >= p.in_w)
+          continue;
+        int64_t ix = tx / p.stride_w;
+        const float *src = cols + (iy * p.in_w + ix) * taps + (ky * p.kernel_w + kx) * p.out_c;
+        for (int64_t c = 0; c < p.out_c; ++c)
+          dst[c] += src[c];
+      }
+    }
+  }
+}
+
+} // namespace
+
+} // namespace fgc::runtime::detail
+
+using namespace fgc::runtime::detail;
+
+extern "C" {
+
+size_t fgc_conv2d_scratch_size(const fgc_conv2d_params *p) {
+  if (checkParams("fgc_conv2d_scratch_size", p) != FGC_OK || isPointwise(*p))
+    return 0;
+  Geometry g = convGeometry(*p);
+  if (g.outH < 1 || g.outW < 1)
+    return 0;
+  return static_cast<size_t>(convTileRows(*p, g) * p->kernel_h * p->kernel_w * p->in_c);
+}
+
+int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kernel,
+               const float *bias, float *output, float *scratch) {
+  constexpr const char *Name = "fgc_conv2d";
+  if (int status = checkParams(Name, p))
+    return status;
+  FGC_CHECK_PTR(Name, input);
+  FGC_CHECK_PTR(Name, kernel);
+  FGC_CHECK_PTR(Name, output);
+  Geometry g = convGeometry(*p);
+  if (g.outH < 1 || g.outW < 1)
+    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: the %lldx%lld window does not fit the %lldx%lld input",
+                Name, static_cast<long long>(p->kernel_h), static_cast<long long>(p->kernel_w),
+                static_cast<long long>(p->in_h), static_cast<long long>(p->in_w));
+  const int64_t depth = p->kernel_h * p->kernel_w * p->in_c;
+  const int64_t total = p->batch * g.outH * g.outW;
+  ConstMatrixMap weights(kernel, depth, p->out_c);
+  if (isPointwise(*p)) {
+    MatrixMap(output, total, p->out_c).noalias() = ConstMatrixMap(input, total, depth) * weights;
+    biasActivation(output, total, p->out_c, bias, p->activation);
+    return FGC_OK;
+  }
+  FGC_CHECK_PTR(Name, scratch);
+  const int64_t tile = convTileRows(*p, g);
+  for (int64_t first = 0; first < total; first += tile) {
+    int64_t rows = std::min(tile, total - first);
+    im2col(*p, g, input, first, rows, scratch);
+    float *dst = output + first * p->out_c;
+    MatrixMap(dst, rows, p->out_c).noalias() = ConstMatrixMap(scratch, rows, depth) * weights;
+    biasActivation(dst, rows, p->out_c, bias, p->activation);
+  }
+  return FGC_OK;
+}
+
+size_t fgc_conv2d_transpose_scratch_size(const fgc_conv2d_params *p) {
+  if (checkParams("fgc_conv2d_transpose_scratch_size", p) != FGC_OK)
+    return 0;
+  return static_cast<size_t>(transposeTileImages(*p) * p->in_h * p->in_w * p->kernel_h *
+                             p->kernel_w * p->out_c);
+}
+
+int fgc_conv2d_transpose(const fgc_conv2d_params *p, const float *input, const float *kernel,
+                         const float *bias, float *output, float *scratch) {
+  constexpr const char *Name = "fgc_conv2d_transpose";
+  if (int status = checkParams(Name, p))
+    return status;
+  FGC_CHECK_PTR(Name, input);
+  FGC_CHECK_PTR(Name, kernel);
+  FGC_CHECK_PTR(Name, output);
+  FGC_CHECK_PTR(Name, scratch);
+  Geometry g = transposeGeometry(*p);
+  const int64_t taps = p->kernel_h * p->kernel_w * p->out_c;
+  const int64_t inPixels = p->in_h * p->in_w;
+  const int64_t outImage = g.outH * g.outW * p->out_c;
+  const int64_t tile = transposeTileImages(*p);
+  // The Keras kernel (kh, kw, out_c, in_c) is a (taps, in_c) matrix.
+  ConstMatrixMap weights(kernel, taps, p->in_c);
+  for (int64_t first = 0; first < p->batch; first += tile) {
+    int64_t images = std::min(tile, p->batch - first);
+    MatrixMap(scratch, images * inPixels, taps).noalias() =
+        ConstMatrixMap(input + first * inPixels * p->in_c, images * inPixels, p->in_c) *
+        weights.transpose();
+    float *dst = output + first * outImage;
+#pragma omp parallel for collapse(2) num_threads(threadsFor(images * outImage * p->kernel_h)) schedule(static)
+    for (int64_t n = 0; n < images; ++n)
+      for (int64_t oy = 0; oy < g.outH; ++oy)
+        gatherTransposeRow(*p, g, scratch + n * inPixels * taps, oy,
+                           dst + n * outImage + oy * g.outW * p->out_c);
+    biasActivation(dst, images * g.outH * g.outW, p->out_c, bias, p->activation);
+  }
+  return FGC_OK;
+}
+
+} // extern "C"

@@ -1,0 +1,199 @@
+// Activations (elementwise and softmax, fused into other kernels or standalone)
+// and the Dense layer, a GEMM over caller buffers followed by bias + activation.
+#include "common.h"
+
+#include <unsupported/Eigen/SpecialFunctions>
+
+#include <algorithm>
+#include <cmath>
+
+namespace fgc::runtime::detail {
+
+namespace {
+
+constexpr float SeluAlpha = 1.6732632423543772848170429916717f;
+constexpr float SeluScale = 1.0507009873554804934193349852946f;
+
+} // namespace
+
+void applyElementwise(fgc_activation_kind act, float *data, int64_t n) {
+  ArrayMap a(data, n);
+  switch (act) {
+  case FGC_ACT_LINEAR:
+  case FGC_ACT_SOFTMAX:
+    break;
+  case FGC_ACT_RELU:
+    a = a.max(0.0f);
+    break;
+  case FGC_ACT_SIGMOID:
+    a = a.logistic();
+    break;
+  case FGC_ACT_TANH:
+    a = a.tanh();
+    break;
+  case FGC_ACT_ELU:
+    a = (a > 0.0f).select(a, a.expm1());
+    break;
+  case FGC_ACT_SELU:
+    a = SeluScale * (a > 0.0f).select(a, SeluAlpha * a.expm1());
+    break;
+  case FGC_ACT_GELU:
+    a = 0.5f * a * (1.0f + (a * float(M_SQRT1_2)).erf());
+    break;
+  case FGC_ACT_SOFTPLUS:
+    a = a.max(0.0f) + (-a.abs()).exp().log1p();
+    break;
+  case FGC_ACT_SWISH:
+    a = a * a.logistic();
+    break;
+  case FGC_ACT_HARD_SIGMOID:
+    a = (0.2f * a + 0.5f).max(0.0f).min(1.0f);
+    break;
+  }
+}
+
+namespace {
+
+// Softmax of each row of a (rows, cols) array, in place.
+void softmaxRows(float *data, int64_t rows, int64_t cols) {
+#pragma omp parallel for num_threads(threadsFor(rows * cols * 8)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    ArrayMap row(data + r * cols, cols);
+    row = (row - row.maxCoeff()).exp();
+    row /= row.sum();
+  }
+}
+
+// Softmax along the middle axis of an (outer, axis, inner) array with inner > 1.
+// Each softmax runs down a strided column, so work on blocks of adjacent columns
+// whose maxima and sums sit in small stack buffers; every loop is contiguous.
+void softmaxMiddle(const float *x, float *y, int64_t outer, int64_t axis, int64_t inner) {
+  constexpr int64_t Block = 256;
+  int64_t blocks = (inner + Block - 1) / Block;
+#pragma omp parallel for collapse(2) num_threads(threadsFor(outer * axis * inner * 8)) schedule(static)
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      int64_t begin = b * Block, width = std::min(Block, inner - begin);
+      const float *in = x + o * axis * inner + begin;
+      float *out = y + o * axis * inner + begin;
+      float maxima[Block], sums[Block];
+      Eigen::Map<Eigen::ArrayXf> mx(maxima, width), sum(sums, width);
+      mx = ConstArrayMap(in, width);
+      for (int64_t a = 1; a < axis; ++a)
+        mx = mx.max(ConstArrayMap(in + a * inner, width));
+      sum.setZero();
+      for (int64_t a = 0; a < axis; ++a) {
+        ArrayMap row(out + a * inner, width);
+        row = (ConstArrayMap(in + a * inner, width) - mx).exp();
+        sum += row;
+      }
+      mx = sum.inverse();
+      for (int64_t a = 0; a < axis; ++a)
+        ArrayMap(out + a * inner, width) *= mx;
+    }
+  }
+}
+
+} // namespace
+
+bool isValidActivation(int act) { return act >= FGC_ACT_LINEAR && act <= FGC_ACT_HARD_SIGMOID; }
+
+void applyActivation(fgc_activation_kind act, float *data, int64_t rows, int64_t cols) {
+  if (act == FGC_ACT_LINEAR)
+    return;
+  if (act == FGC_ACT_SOFTMAX) {
+    softmaxRows(data, rows, cols);
+    return;
+  }
+  int64_t n = rows * cols;
+  constexpr int64_t Chunk = 4096;
+  int64_t chunks = (n + Chunk - 1) / Chunk;
+#pragma omp parallel for num_threads(threadsFor(n * 8)) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t begin = c * Chunk;
+    applyElementwise(act, data + begin, std::min(Chunk, n - begin));
+  }
+}
+
+void biasActivation(float *data, int64_t rows, int64_t cols, const float *bias,
+                    fgc_activation_kind act) {
+  if (bias) {
+    MatrixMap y(data, rows, cols);
+    Eigen::Map<const Eigen::RowVectorXf> b(bias, cols);
+    y.rowwise() += b;
+  }
+  applyActivation(act, data, rows, cols);
+}
+
+} // namespace fgc::runtime::detail
+
+using namespace fgc::runtime::detail;
+
+extern "C" {
+
+int fgc_activation(fgc_activation_kind act, const float *x, float *y, int64_t rows,
+                   int64_t cols) {
+  constexpr const char *Name = "fgc_activation";
+  FGC_CHECK_PTR(Name, x);
+  FGC_CHECK_PTR(Name, y);
+  FGC_CHECK_POSITIVE(Name, rows);
+  FGC_CHECK_POSITIVE(Name, cols);
+  FGC_CHECK_ACTIVATION(Name, act);
+  if (x != y)
+    std::copy(x, x + rows * cols, y);
+  applyActivation(act, y, rows, cols);
+  return FGC_OK;
+}
+
+int fgc_softmax(const float *x, float *y, const int64_t *shape, int rank, int axis) {
+  constexpr const char *Name = "fgc_softmax";
+  FGC_CHECK_PTR(Name, x);
+  FGC_CHECK_PTR(Name, y);
+  FGC_CHECK_PTR(Name, shape);
+  if (rank < 1 || rank > 8)
+    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: rank must be in [1, 8], got %d", Name, rank);
+  if (axis < -rank || axis >= rank)
+    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: axis %d out of range for rank %d", Name, axis,
+                rank);
+  if (axis < 0)
+    axis += rank;
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < rank; ++d) {
+    if (shape[d] < 1)
+      return fail(FGC_ERR_INVALID_ARGUMENT, "%s: shape[%d] must be >= 1, got %lld", Name, d,
+                  static_cast<long long>(shape[d]));
+    if (d < axis)
+      outer *= shape[d];
+    else if (d > axis)
+      inner *= shape[d];
+  }
+  int64_t length = shape[axis];
+  if (inner == 1) {
+    if (x != y)
+      std::copy(x, x + outer * length, y);
+    softmaxRows(y, outer, length);
+  } else {
+    softmaxMiddle(x, y, outer, length, inner);
+  }
+  return FGC_OK;
+}
+
+int fgc_dense(const float *x, const float *kernel, const float *bias, float *y, int64_t rows,
+              int64_t in, int64_t out, fgc_activation_kind act) {
+  constexpr const char *Name = "fgc_dense";
+  FGC_CHECK_PTR(Name, x);
+  FGC_CHECK_PTR(Name, kernel);
+  FGC_CHECK_PTR(Name, y);
+  FGC_CHECK_POSITIVE(Name, rows);
+  FGC_CHECK_POSITIVE(Name, in);
+  FGC_CHECK_POSITIVE(Name, out);
+  FGC_CHECK_ACTIVATION(Name, act);
+  ConstMatrixMap input(x, rows, in);
+  ConstMatrixMap weights(kernel, in, out);
+  MatrixMap output(y, rows, out);
+  output.noalias() = input * weights;
+  biasActivation(y, rows, out, bias, act);
+  return FGC_OK;
+}
+
+} // extern "C"

@@ -1,0 +1,108 @@
+// The LSTM layer's forward pass in Keras layout. The input projection x W + b
+// of every time step is one GEMM into scratch; each step then adds h U (a GEMV
+// at batch 1) and applies the gates in place.
+#include "common.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace {
+
+using namespace fgc::runtime::detail;
+
+using StridedConstMap = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
+
+int checkLstm(const char *name, const fgc_lstm_params *p) {
+  FGC_CHECK_PTR(name, p);
+  FGC_CHECK_POSITIVE(name, p->batch);
+  FGC_CHECK_POSITIVE(name, p->timesteps);
+  FGC_CHECK_POSITIVE(name, p->input_dim);
+  FGC_CHECK_POSITIVE(name, p->units);
+  FGC_CHECK_ACTIVATION(name, p->activation);
+  FGC_CHECK_ACTIVATION(name, p->recurrent_activation);
+  if (p->activation == FGC_ACT_SOFTMAX || p->recurrent_activation == FGC_ACT_SOFTMAX)
+    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: softmax is not supported inside an LSTM cell", name);
+  return FGC_OK;
+}
+
+// One step's cell update for every batch row, given the gate pre-activations
+// (batch, 4 units) laid out i, f, c, o. Updates c and h in place.
+void lstmCell(const fgc_lstm_params &p, float *gates, float *h, float *c) {
+  const int64_t u = p.units;
+#pragma omp parallel for num_threads(threadsFor(p.batch * u * 32)) schedule(static)
+  for (int64_t b = 0; b < p.batch; ++b) {
+    float *z = gates + b * 4 * u;
+    applyElementwise(p.recurrent_activation, z, 2 * u);
+    applyElementwise(p.activation, z + 2 * u, u);
+    applyElementwise(p.recurrent_activation, z + 3 * u, u);
+    ArrayMap i(z, u), f(z + u, u), candidate(z + 2 * u, u), o(z + 3 * u, u);
+    ArrayMap cell(c + b * u, u), hidden(h + b * u, u);
+    cell = f * cell + i * candidate;
+    candidate = cell;
+    applyElementwise(p.activation, z + 2 * u, u);
+    hidden = o * candidate;
+  }
+}
+
+} // namespace
+
+extern "C" {
+
+size_t fgc_lstm_scratch_size(const fgc_lstm_params *p) {
+  if (checkLstm("fgc_lstm_scratch_size", p) != FGC_OK)
+    return 0;
+  return static_cast<size_t>(p->batch * (p->timesteps + 2) * 4 * p->units);
+}
+
+int fgc_lstm(const fgc_lstm_params *p, const float *input, const float *kernel,
+             const float *recurrent_kernel, const float *bias, const float *h0, const float *c0,
+             float *output, float *h_out, float *c_out, float *scratch) {
+  constexpr const char *Name = "fgc_lstm";
+  if (int status = checkLstm(Name, p))
+    return status;
+  FGC_CHECK_PTR(Name, input);
+  FGC_CHECK_PTR(Name, kernel);
+  FGC_CHECK_PTR(Name, recurrent_kernel);
+  FGC_CHECK_PTR(Name, output);
+  FGC_CHECK_PTR(Name, scratch);
+  const int64_t batch = p->batch, steps = p->timesteps, u = p->units, g = 4 * u;
+  float *projected = scratch;                 // (batch * steps, 4u), rows b * steps + t
+  float *gates = projected + batch * steps * g; // (batch, 4u)
+  float *h = gates + batch * g;                 // (batch, u)
+  float *c = h + batch * u;                     // (batch, u)
+
+  MatrixMap(projected, batch * steps, g).noalias() =
+      ConstMatrixMap(input, batch * steps, p->input_dim) *
+      ConstMatrixMap(kernel, p->input_dim, g);
+  biasActivation(projected, batch * steps, g, bias, FGC_ACT_LINEAR);
+
+  if (h0)
+    std::memcpy(h, h0, sizeof(float) * batch * u);
+  else
+    std::fill(h, h + batch * u, 0.0f);
+  if (c0)
+    std::memcpy(c, c0, sizeof(float) * batch * u);
+  else
+    std::fill(c, c + batch * u, 0.0f);
+
+  ConstMatrixMap recurrent(recurrent_kernel, u, g);
+  MatrixMap gateMatrix(gates, batch, g);
+  ConstMatrixMap state(h, batch, u);
+  for (int64_t t = 0; t < steps; ++t) {
+    gateMatrix = StridedConstMap(projected + t * g, batch, g, Eigen::OuterStride<>(steps * g));
+    gateMatrix.noalias() += state * recurrent;
+    lstmCell(*p, gates, h, c);
+    if (p->return_sequences)
+      for (int64_t b = 0; b < batch; ++b)
+        std::memcpy(output + (b * steps + t) * u, h + b * u, sizeof(float) * u);
+  }
+  if (!p->return_sequences)
+    std::memcpy(output, h, sizeof(float) * batch * u);
+  if (h_out)
+    std::memcpy(h_out, h, sizeof(float) * batch * u);
+  if (c_out)
+    std::memcpy(c_out, c, sizeof(float) * batch * u);
+  return FGC_OK;
+}
+
+} // extern "C"

@@ -1,0 +1,227 @@
+// Tests of Conv2D and Conv2DTranspose: the PyTorch fixtures (odd sizes,
+// strides, SAME padding with even kernels, dilation, 1x1), larger random cases
+// that span several im2col/GEMM tiles checked against naive direct loops, and
+// argument checks.
+#include "fixture.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+using namespace fgc::test;
+
+namespace {
+
+fgc_conv2d_params paramsFor(const Fixture &f, bool transpose) {
+  std::vector<int64_t> xs = f.shape("x"), ks = f.shape("kernel");
+  fgc_conv2d_params p{};
+  p.batch = xs[0];
+  p.in_h = xs[1];
+  p.in_w = xs[2];
+  p.in_c = xs[3];
+  p.kernel_h = ks[0];
+  p.kernel_w = ks[1];
+  p.out_c = transpose ? ks[2] : ks[3];
+  p.stride_h = f.intParam("stride_h");
+  p.stride_w = f.intParam("stride_w");
+  p.dilation_h = f.intParam("dilation_h");
+  p.dilation_w = f.intParam("dilation_w");
+  p.padding = f.padding();
+  p.activation = f.activation();
+  return p;
+}
+
+void runConv(const Fixture &f, bool transpose) {
+  INFO("case " << f.name());
+  fgc_conv2d_params p = paramsFor(f, transpose);
+  std::vector<int64_t> ys = f.shape("y");
+  int64_t outH = transpose ? fgc_conv_transpose_output_length(p.in_h, p.kernel_h, p.stride_h,
+                                                             p.dilation_h, p.padding)
+                           : fgc_conv_output_length(p.in_h, p.kernel_h, p.stride_h,
+                                                    p.dilation_h, p.padding);
+  int64_t outW = transpose ? fgc_conv_transpose_output_length(p.in_w, p.kernel_w, p.stride_w,
+                                                             p.dilation_w, p.padding)
+                           : fgc_conv_output_length(p.in_w, p.kernel_w, p.stride_w,
+                                                    p.dilation_w, p.padding);
+  REQUIRE(outH == ys[1]);
+  REQUIRE(outW == ys[2]);
+  std::vector<float> x = f.floats("x"), k = f.floats("kernel");
+  std::vector<float> bias = f.has("bias") ? f.floats("bias") : std::vector<float>();
+  size_t scratchSize = transpose ? fgc_conv2d_transpose_scratch_size(&p)
+                                 : fgc_conv2d_scratch_size(&p);
+  std::vector<float> scratch = sentinel(static_cast<int64_t>(scratchSize));
+  std::vector<float> y = sentinel(p.batch * outH * outW * p.out_c);
+  const float *b = bias.empty() ? nullptr : bias.data();
+  int status = transpose ? fgc_conv2d_transpose(&p, x.data(), k.data(), b, y.data(),
+                                                scratch.empty() ? nullptr : scratch.data())
+                         : fgc_conv2d(&p, x.data(), k.data(), b, y.data(),
+                                      scratch.empty() ? nullptr : scratch.data());
+  INFO(fgc_last_error());
+  REQUIRE(status == FGC_OK);
+  checkClose(y, f, "y");
+}
+
+std::vector<float> randomVector(size_t n, unsigned seed, float scale) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float &value : v)
+    value = dist(gen);
+  return v;
+}
+
+// Conv2D by its definition, in double: the independent reference for shapes too
+// big for committed fixtures.
+std::vector<float> naiveConv(const fgc_conv2d_params &p, const std::vector<float> &x,
+                             const std::vector<float> &k, const std::vector<float> &bias) {
+  int64_t outH = fgc_conv_output_length(p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.padding);
+  int64_t outW = fgc_conv_output_length(p.in_w, p.kernel_w, p.stride_w, p.dilation_w, p.padding);
+  int64_t padTop = fgc_conv_pad_before(p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.padding);
+  int64_t padLeft = fgc_conv_pad_before(p.in_w, p.kernel_w, p.stride_w, p.dilation_w, p.padding);
+  std::vector<float> y(p.batch * outH * outW * p.out_c);
+  for (int64_t n = 0; n < p.batch; ++n)
+    for (int64_t oy = 0; oy < outH; ++oy)
+      for (int64_t ox = 0; ox < outW; ++ox)
+        for (int64_t co = 0; co < p.out_c; ++co) {
+          double sum = bias[co];
+          for (int64_t ky = 0; ky < p.kernel_h; ++ky)
+            for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+              int64_t iy = oy * p.stride_h + ky * p.dilation_h - padTop;
+              int64_t ix = ox * p.stride_w + kx * p.dilation_w - padLeft;
+              if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w)
+                continue;
+              for (int64_t ci = 0; ci < p.in_c; ++ci)
+                sum += double(x[((n * p.in_h + iy) * p.in_w + ix) * p.in_c + ci]) *
+                       k[((ky * p.kernel_w + kx) * p.in_c + ci) * p.out_c + co];
+            }
+          y[((n * outH + oy) * outW + ox) * p.out_c + co] = static_cast<float>(sum);
+        }
+  return y;
+}
+
+// Conv2DTranspose by its definition (scatter every tap), in double.
+std::vector<float> naiveConvTranspose(const fgc_conv2d_params &p, const std::vector<float> &x,
+                                      const std::vector<float> &k,
+                                      const std::vector<float> &bias) {
+  int64_t outH = fgc_conv_transpose_output_length(p.in_h, p.kernel_h, p.stride_h, p.dilation_h,
+                                                  p.padding);
+  int64_t outW = fgc_conv_transpose_output_length(p.in_w, p.kernel_w, p.stride_w, p.dilation_w,
+                                                  p.padding);
+  int64_t padTop = 0, padLeft = 0;
+  if (p.padding == FGC_PADDING_SAME) {
+    padTop = std::max<int64_t>((p.kernel_h - 1) * p.dilation_h + 1 - p.stride_h, 0) / 2;
+    padLeft = std::max<int64_t>((p.kernel_w - 1) * p.dilation_w + 1 - p.stride_w, 0) / 2;
+  }
+  std::vector<double> acc(p.batch * outH * outW * p.out_c, 0.0);
+  for (int64_t n = 0; n < p.batch; ++n)
+    for (int64_t iy = 0; iy < p.in_h; ++iy)
+      for (int64_t ix = 0; ix < p.in_w; ++ix)
+        for (int64_t ky = 0; ky < p.kernel_h; ++ky)
+          for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+            int64_t oy = iy * p.stride_h + ky * p.dilation_h - padTop;
+            int64_t ox = ix * p.stride_w + kx * p.dilation_w - padLeft;
+            if (oy < 0 || oy >= outH || ox < 0 || ox >= outW)
+              continue;
+            for (int64_t co = 0; co < p.out_c; ++co)
+              for (int64_t ci = 0; ci < p.in_c; ++ci)
+                acc[((n * outH + oy) * outW + ox) * p.out_c + co] +=
+                    double(x[((n * p.in_h + iy) * p.in_w + ix) * p.in_c + ci]) *
+                    k[((ky * p.kernel_w + kx) * p.out_c + co) * p.in_c + ci];
+          }
+  std::vector<float> y(acc.size());
+  for (size_t i = 0; i < acc.size(); ++i)
+    y[i] = static_cast<float>(acc[i] + bias[i % p.out_c]);
+  return y;
+}
+
+void checkAgainst(const std::vector<float> &actual, const std::vector<float> &expected) {
+  REQUIRE(actual.size() == expected.size());
+  double maxAbs = 0;
+  for (size_t i = 0; i < actual.size(); ++i)
+    maxAbs = std::max(maxAbs, std::fabs(double(actual[i]) - expected[i]));
+  INFO("max abs error " << maxAbs);
+  CHECK(maxAbs <= AbsTolerance);
+}
+
+} // namespace
+
+TEST_CASE("fgc_conv2d matches PyTorch", "[runtime][conv]") {
+  std::vector<std::string> cases;
+  for (const std::string &name : casesWithPrefix("conv2d_"))
+    if (name.rfind("conv2d_transpose_", 0) != 0)
+      cases.push_back(name);
+  REQUIRE(cases.size() >= 8);
+  for (int threads : {1, 2}) {
+    fgc_set_num_threads(threads);
+    for (const std::string &name : cases)
+      runConv(Fixture(name), false);
+  }
+  fgc_set_num_threads(0);
+}
+
+TEST_CASE("fgc_conv2d_transpose matches PyTorch", "[runtime][conv]") {
+  std::vector<std::string> cases = casesWithPrefix("conv2d_transpose_");
+  REQUIRE(cases.size() >= 8);
+  for (int threads : {1, 2}) {
+    fgc_set_num_threads(threads);
+    for (const std::string &name : cases)
+      runConv(Fixture(name), true);
+  }
+  fgc_set_num_threads(0);
+}
+
+TEST_CASE("fgc_conv2d spanning several scratch tiles matches a direct convolution",
+          "[runtime][conv]") {
+  fgc_conv2d_params p{8, 32, 32, 16, 3, 3, 8, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR};
+  std::vector<float> x = randomVector(p.batch * p.in_h * p.in_w * p.in_c, 1, 1.0f);
+  std::vector<float> k = randomVector(3 * 3 * 16 * 8, 2, 0.1f);
+  std::vector<float> bias = randomVector(8, 3, 1.0f);
+  size_t scratchSize = fgc_conv2d_scratch_size(&p);
+  // The point of this case: the im2col matrix does not fit one tile.
+  REQUIRE(scratchSize < size_t(p.batch * p.in_h * p.in_w) * 3 * 3 * 16);
+  std::vector<float> scratch(scratchSize);
+  std::vector<float> y = sentinel(p.batch * 32 * 32 * 8);
+  REQUIRE(fgc_conv2d(&p, x.data(), k.data(), bias.data(), y.data(), scratch.data()) == FGC_OK);
+  checkAgainst(y, naiveConv(p, x, k, bias));
+}
+
+TEST_CASE("fgc_conv2d_transpose spanning several scratch tiles matches a direct scatter",
+          "[runtime][conv]") {
+  fgc_conv2d_params p{9, 16, 16, 4, 3, 3, 64, 2, 2, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR};
+  std::vector<float> x = randomVector(p.batch * p.in_h * p.in_w * p.in_c, 4, 1.0f);
+  std::vector<float> k = randomVector(3 * 3 * 64 * 4, 5, 0.3f);
+  std::vector<float> bias = randomVector(64, 6, 1.0f);
+  size_t scratchSize = fgc_conv2d_transpose_scratch_size(&p);
+  REQUIRE(scratchSize < size_t(p.batch * p.in_h * p.in_w) * 3 * 3 * 64);
+  std::vector<float> scratch(scratchSize);
+  std::vector<float> y = sentinel(p.batch * 32 * 32 * 64);
+  REQUIRE(fgc_conv2d_transpose(&p, x.data(), k.data(), bias.data(), y.data(), scratch.data()) ==
+          FGC_OK);
+  checkAgainst(y, naiveConvTranspose(p, x, k, bias));
+}
+
+TEST_CASE("convolution kernels reject bad arguments", "[runtime][conv][errors]") {
+  std::vector<float> x(64, 1.0f), k(64, 1.0f), y = sentinel(64), scratch(256);
+  fgc_conv2d_params p{1, 2, 2, 1, 3, 3, 1, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR};
+  CHECK(fgc_conv2d(&p, x.data(), k.data(), nullptr, y.data(), scratch.data()) ==
+        FGC_ERR_INVALID_ARGUMENT);
+  CHECK(std::strstr(fgc_last_error(), "does not fit") != nullptr);
+  p.padding = FGC_PADDING_SAME;
+  p.stride_w = 0;
+  CHECK(fgc_conv2d(&p, x.data(), k.data(), nullptr, y.data(), scratch.data()) ==
+        FGC_ERR_INVALID_ARGUMENT);
+  CHECK(std::strstr(fgc_last_error(), "stride_w") != nullptr);
+  p.stride_w = 1;
+  CHECK(fgc_conv2d(&p, x.data(), k.data(), nullptr, y.data(), nullptr) ==
+        FGC_ERR_INVALID_ARGUMENT);
+  CHECK(std::strstr(fgc_last_error(), "scratch is null") != nullptr);
+  p.padding = static_cast<fgc_padding>(7);
+  CHECK(fgc_conv2d_transpose(&p, x.data(), k.data(), nullptr, y.data(), scratch.data()) ==
+        FGC_ERR_INVALID_ARGUMENT);
+  CHECK(fgc_conv_output_length(0, 3, 1, 1, FGC_PADDING_SAME) == -1);
+  for (float v : y)
+    CHECK(std::isnan(v));
+}
