@@ -21,6 +21,7 @@ void applyElementwise(fgc_activation_kind act, float *data, int64_t n) {
   switch (act) {
   case FGC_ACT_LINEAR:
   case FGC_ACT_SOFTMAX:
+  case FGC_ACT_FORCE_INT32_:
     break;
   case FGC_ACT_RELU:
     a = a.max(0.0f);

@@ -12,6 +12,8 @@
  *    checks happen before anything is written, so a failing kernel leaves its
  *    outputs untouched.
  *  - Outputs must not overlap inputs unless a kernel says it may run in place.
+ *  - Enums are int-sized and any int may be passed (the *_FORCE_INT32_ members
+ *    exist only for that); values that name no option are rejected.
  *  - Kernels never allocate their own buffers: where temporary memory is needed
  *    the caller passes `scratch`, at least fgc_*_scratch_size() floats, which
  *    may be reused freely between calls. (Eigen's GEMM still packs its operands
@@ -64,13 +66,18 @@ typedef enum fgc_activation_kind {
   FGC_ACT_GELU = 7,         /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
   FGC_ACT_SOFTPLUS = 8,     /* log(1 + exp x), computed stably */
   FGC_ACT_SWISH = 9,        /* x sigmoid(x) */
-  FGC_ACT_HARD_SIGMOID = 10 /* tf.keras 2.x: clip(0.2 x + 0.5, 0, 1) */
+  FGC_ACT_HARD_SIGMOID = 10, /* tf.keras 2.x: clip(0.2 x + 0.5, 0, 1) */
+  FGC_ACT_FORCE_INT32_ = 0x7fffffff /* not an activation: makes any int a valid value */
 } fgc_activation_kind;
 
 /* Keras padding modes. SAME follows TensorFlow: out = ceil(in / stride),
  * pad_total = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0),
  * pad_before = pad_total / 2 and the odd one extra goes after. */
-typedef enum fgc_padding { FGC_PADDING_VALID = 0, FGC_PADDING_SAME = 1 } fgc_padding;
+typedef enum fgc_padding {
+  FGC_PADDING_VALID = 0,
+  FGC_PADDING_SAME = 1,
+  FGC_PADDING_FORCE_INT32_ = 0x7fffffff /* not a padding: makes any int a valid value */
+} fgc_padding;
 
 /* ---------------------------------------------------------------- shape helpers */
 
@@ -170,8 +177,9 @@ int fgc_global_avg_pool1d(const float *input, float *output, int64_t batch, int6
 
 typedef enum fgc_interpolation {
   FGC_INTERP_NEAREST = 0,
-  FGC_INTERP_BILINEAR = 1 /* tf.image.resize, half-pixel centres (= PyTorch
-                             align_corners=False) */
+  FGC_INTERP_BILINEAR = 1, /* tf.image.resize, half-pixel centres (= PyTorch
+                              align_corners=False) */
+  FGC_INTERP_FORCE_INT32_ = 0x7fffffff /* not a mode: makes any int a valid value */
 } fgc_interpolation;
 
 /* UpSampling2D: (batch, h, w, c) -> (batch, h * size_h, w * size_w, c). */
