@@ -67,9 +67,10 @@ private:
       if (sl.name().empty())
         return Error::format("layer #{} ({}) has no name", i, sl.class_name());
       if (auto it = position.find(sl.name()); it != position.end())
-        return Error::format("duplicate layer name '{}' (layers #{} and #{}): layer names must be "
-                             "unique within a model",
-                             sl.name(), it->second, i);
+        return Error::format("duplicate layer name '{}': layers #{} ({}) and #{} ({}) both have it; "
+                             "layer names must be unique within a model",
+                             sl.name(), it->second, m.layers(it->second).class_name(), i,
+                             sl.class_name());
       position[sl.name()] = i;
       const OpDef *def = OpRegistry::global().find(sl.class_name());
       if (!def)
@@ -215,7 +216,6 @@ private:
 
   Status infer(Op &op) {
     Layer &layer = *op.layer;
-    const OpDef &def = *layer.def;
     OpContext ctx{layer, {}, {}};
     if (const schema::Node *node = sourceNode(op)) {
       for (const auto &ref : node->inputs()) {
@@ -231,15 +231,7 @@ private:
         ctx.inputSources.push_back(producer->layer->name);
       }
     }
-    int n = static_cast<int>(op.inputs.size());
-    if (n < def.minInputs || (def.maxInputs >= 0 && n > def.maxInputs)) {
-      std::string expected = def.maxInputs < 0 ? fmt::format("at least {}", def.minInputs)
-                             : def.minInputs == def.maxInputs
-                                 ? std::to_string(def.minInputs)
-                                 : fmt::format("{} to {}", def.minInputs, def.maxInputs);
-      return Error::format("{} takes {} input(s), got {}", describeCall(op), expected, n);
-    }
-    auto types = def.inferTypes(ctx);
+    auto types = inferLayerCall(layer, ctx, describeCall(op));
     if (!types)
       return types.error();
     for (auto &t : *types) {
@@ -253,30 +245,11 @@ private:
       v->index = static_cast<int>(op.outputs.size());
       op.outputs.push_back(std::move(v));
     }
-    if (def.params) {
-      auto specs = def.params(ctx);
-      if (op.nodeIndex == 0 || layer.params.empty()) {
-        for (auto &s : specs) {
-          int64_t elems;
-          if (!checkedElements(s.shape, kMaxParamElements, elems))
-            return Error::format("{}: weight '{}' of shape {} is too large", layer.describe(),
-                                 s.name, shapeToString(s.shape));
-          Param p;
-          p.name = s.name;
-          p.type = TensorType{schema::FLOAT32, s.shape};
-          p.trainable = s.trainable;
-          p.initializer = s.initializer;
-          layer.params.push_back(std::move(p));
-        }
-      } else {
-        // A shared layer reuses its weights: every call must fit the weights of the first.
-        for (size_t i = 0; i < specs.size() && i < layer.params.size(); ++i)
-          if (specs[i].shape != layer.params[i].type.shape)
-            return Error::format("{} is shared, and its weights were built for input {} by call 0, "
-                                 "but it is called on {}",
-                                 describeCall(op), shapeToString(layer.calls[0]->inputs[0]->type.shape),
-                                 ctx.describeInput(0));
-      }
+    for (const auto &p : layer.params) {
+      int64_t elems;
+      if (!checkedElements(p.type.shape, kMaxParamElements, elems))
+        return Error::format("{}: weight '{}' of shape {} is too large", layer.describe(), p.name,
+                             shapeToString(p.type.shape));
     }
     return Status::ok();
   }

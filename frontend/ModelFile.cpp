@@ -6,6 +6,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/text_format.h>
 
 namespace fgc {
@@ -60,6 +61,8 @@ Expected<schema::Model> parseModel(const std::string &bytes, const std::string &
     google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
     google::protobuf::io::CodedInputStream in(&raw);
     in.SetRecursionLimit(64);
+    // protobuf logs invalid UTF-8 in string fields to stderr; the Error below reports it once.
+    google::protobuf::LogSilencer quiet;
     if (!model.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
       return Error::format("{}: invalid binary model: the file is truncated or is not an fgc "
                            "model ({} bytes)",

@@ -3,6 +3,8 @@
 
 #include "compiler/support/AtomicFile.h"
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstring>
 #include <functional>
 #include <map>
@@ -46,6 +48,8 @@ Status loadWeightsFile(Graph &graph, const std::string &path) {
     return Error::format("{}: truncated weights file (index of {} bytes, file of {})", path,
                          indexLen, b.size());
   schema::WeightsIndex index;
+  // protobuf logs invalid UTF-8 in string fields to stderr; the Error below reports it once.
+  google::protobuf::LogSilencer quiet;
   if (!index.ParseFromArray(b.data() + 16, static_cast<int>(indexLen)))
     return Error::format("{}: corrupt weights file index", path);
   size_t dataStart = alignUp(16 + indexLen);

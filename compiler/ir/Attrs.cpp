@@ -129,7 +129,9 @@ static std::optional<AttrValue> coerce(const AttrSpec &spec, const AttrValue &v)
   case AttrKind::Int:
     if (v.value_case() == AttrValue::kI)
       return v;
-    if (v.value_case() == AttrValue::kF && std::floor(v.f()) == v.f())
+    // Integral and within int64 (2^63 itself is not): anything else has no int64 value.
+    if (v.value_case() == AttrValue::kF && std::floor(v.f()) == v.f() &&
+        std::fabs(v.f()) < 0x1p63)
       return makeInt(static_cast<int64_t>(v.f()));
     return std::nullopt;
   case AttrKind::Float:

@@ -48,6 +48,7 @@ struct Layer {
   AttrMap config; // normalized: every declared attribute present
   bool trainable = true;
   std::vector<Param> params;
+  std::vector<Dim> builtFor;       // the input shape the parameters were created for
   std::unique_ptr<Graph> subgraph; // nested models only
   std::vector<Op *> calls;         // this layer's ops in this graph, by node index
 

@@ -55,6 +55,12 @@ struct OpDef {
   std::function<std::vector<ParamSpec>(const OpContext &)> params;
 };
 
+// Infers one call of `layer` (ctx.layer): checks the number of inputs, runs the shape function,
+// and on the first call creates the layer's parameters (Keras's build); later calls of a shared
+// layer must fit the parameters of the first. `callName` names the call in messages.
+Expected<std::vector<TensorType>> inferLayerCall(Layer &layer, const OpContext &ctx,
+                                                 const std::string &callName);
+
 class OpRegistry {
 public:
   // The registry holding every built-in op (and later, registered custom layers).

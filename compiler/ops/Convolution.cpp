@@ -24,8 +24,9 @@ static Status checkConv(const OpContext &ctx) {
     return ctx.error("filters must be positive, got {}", a.i("filters"));
   for (const char *key : {"kernel_size", "strides", "dilation_rate"})
     for (auto v : a.ints(key))
-      if (v <= 0)
-        return ctx.error("{} must be positive, got {}", key, attrToString(a.get(key)));
+      if (v <= 0 || v > kMaxWindow)
+        return ctx.error("{} must be between 1 and {}, got {}", key, kMaxWindow,
+                         attrToString(a.get(key)));
   auto s = a.ints("strides"), dr = a.ints("dilation_rate");
   if ((s[0] > 1 || s[1] > 1) && (dr[0] > 1 || dr[1] > 1))
     return ctx.error("strides > 1 together with dilation_rate > 1 is not supported (as in Keras)");

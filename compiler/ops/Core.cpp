@@ -128,8 +128,9 @@ static void registerFlattenReshape(OpRegistry &r) {
         unknown = static_cast<int>(i);
       } else if (target[i] <= 0) {
         return ctx.error("target_shape has an invalid dimension {}", target[i]);
-      } else {
-        known *= target[i];
+      } else if (__builtin_mul_overflow(known, target[i], &known)) {
+        return ctx.error("cannot reshape input {} into target_shape {}: too many values per sample",
+                         ctx.describeInput(0), attrToString(ctx.attrs().get("target_shape")));
       }
     }
     TensorType out = ctx.input();

@@ -5,6 +5,12 @@
 
 namespace fgc::ops {
 
+// The largest kernel size, stride, dilation, pool size or resampling factor fgc accepts, and the
+// most units a recurrent layer may have. Keras models use far smaller values; the bounds keep every
+// shape computation (e.g. n * stride + kernel extent, 4 * units) within int64.
+inline constexpr int64_t kMaxWindow = int64_t(1) << 24;
+inline constexpr int64_t kMaxUnits = int64_t(1) << 31;
+
 // The activation names Keras's `activations.get` accepts that fgc implements.
 const std::vector<std::string> &activationNames();
 AttrSpec activationAttr(const std::string &def = "linear");

@@ -20,8 +20,10 @@ static void registerPool2D(OpRegistry &r, const std::string &cls, const std::str
     if (s.size() != 2)
       return ctx.error("strides must have 2 values, got {}", attrToString(a.get("strides")));
     for (int i = 0; i < 2; ++i)
-      if (p[i] <= 0 || s[i] <= 0)
-        return ctx.error("pool_size {} and strides must be positive", attrToString(a.get("pool_size")));
+      if (p[i] <= 0 || s[i] <= 0 || p[i] > kMaxWindow || s[i] > kMaxWindow)
+        return ctx.error("pool_size {} and strides {} must be between 1 and {}",
+                         attrToString(a.get("pool_size")), attrToString(a.get("strides")),
+                         kMaxWindow);
     TensorType out = ctx.input();
     for (int i = 0; i < 2; ++i) {
       out.shape[1 + i] = convOutputLength(out.shape[1 + i], p[i], a.s("padding"), s[i]);
@@ -66,8 +68,9 @@ static void registerUpSampling2D(OpRegistry &r) {
   d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
     FGC_TRY(expectRank(ctx, 0, 4, "(batch, height, width, channels)"));
     auto size = ctx.attrs().ints("size");
-    if (size[0] <= 0 || size[1] <= 0)
-      return ctx.error("size must be positive, got {}", attrToString(ctx.attrs().get("size")));
+    if (size[0] <= 0 || size[1] <= 0 || size[0] > kMaxWindow || size[1] > kMaxWindow)
+      return ctx.error("size must be between 1 and {}, got {}", kMaxWindow,
+                       attrToString(ctx.attrs().get("size")));
     TensorType out = ctx.input();
     for (int i = 0; i < 2; ++i)
       if (out.shape[1 + i] != kDynamic)

@@ -68,8 +68,8 @@ static void registerLSTM(OpRegistry &r) {
     FGC_TRY(expectRank(ctx, 0, 3, "(batch, steps, features)"));
     FGC_TRY(expectStaticLastDim(ctx, 0));
     int64_t units = a.i("units");
-    if (units <= 0)
-      return ctx.error("units must be positive, got {}", units);
+    if (units <= 0 || units > kMaxUnits)
+      return ctx.error("units must be between 1 and {}, got {}", kMaxUnits, units);
     if (a.b("stateful") || a.b("time_major"))
       return ctx.error("stateful and time_major LSTMs are not supported");
     if (ctx.inputs.size() == 2)

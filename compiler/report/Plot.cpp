@@ -62,7 +62,7 @@ public:
 
   std::string write(const Graph &g) {
     out_ << "digraph G {\n";
-    out_ << fmt::format("  graph [rankdir={}, concentrate=true, dpi={}];\n", opts_.rankdir,
+    out_ << fmt::format("  graph [rankdir={}, concentrate=true, dpi={}, fontname=\"Helvetica\"];\n", opts_.rankdir,
                         opts_.dpi);
     out_ << "  node [shape=record, fontname=\"Helvetica\", fontsize=12];\n";
     out_ << "  edge [fontname=\"Helvetica\"];\n";
