@@ -3,13 +3,13 @@
 // writes through a temporary file renamed into place.
 #include "fgc/runtime/npy.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <limits>
 
 #include <fcntl.h>
@@ -275,29 +275,43 @@ NpyArray readNpy(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     fail(path, "cannot open file");
-  std::vector<unsigned char> file((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
-  if (in.bad())
-    fail(path, "read error");
-  if (file.size() < MagicSize + 4 || std::memcmp(file.data(), Magic, MagicSize) != 0)
+  in.seekg(0, std::ios::end);
+  const std::streamoff fileSize = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (!in || fileSize < 0)
+    fail(path, "cannot determine the file size");
+  auto readExactly = [&](void *dst, std::size_t size) {
+    in.read(static_cast<char *>(dst), static_cast<std::streamsize>(size));
+    if (static_cast<std::size_t>(in.gcount()) != size)
+      fail(path, "read error");
+  };
+
+  unsigned char preamble[12] = {};
+  const std::size_t got = static_cast<std::size_t>(std::min<std::streamoff>(fileSize, 10));
+  readExactly(preamble, got);
+  if (got < MagicSize || std::memcmp(preamble, Magic, MagicSize) != 0)
     fail(path, "not a .npy file (bad magic string)");
-  int major = file[6];
-  std::size_t prefix = 0, headerSize = 0;
+  if (got < 10)
+    fail(path, "truncated header");
+  const int major = preamble[6];
+  std::size_t prefix = 10, headerSize = 0;
   if (major == 1) {
-    prefix = 10;
-    headerSize = readLittleEndian(file.data() + 8, 2);
+    headerSize = readLittleEndian(preamble + 8, 2);
   } else if (major == 2 || major == 3) {
-    if (file.size() < 12)
+    if (fileSize < 12)
       fail(path, "truncated header");
+    readExactly(preamble + 10, 2);
     prefix = 12;
-    headerSize = readLittleEndian(file.data() + 8, 4);
+    headerSize = readLittleEndian(preamble + 8, 4);
   } else {
     fail(path, "unsupported .npy format version " + std::to_string(major) + "." +
-                   std::to_string(file[7]));
+                   std::to_string(preamble[7]));
   }
-  if (file.size() < prefix + headerSize)
+  const std::size_t size = static_cast<std::size_t>(fileSize);
+  if (size < prefix + headerSize)
     fail(path, "truncated header");
-  std::string text(reinterpret_cast<const char *>(file.data() + prefix), headerSize);
+  std::string text(headerSize, '\0');
+  readExactly(text.data(), headerSize);
 
   HeaderParser parser(path, text);
   NpyArray array;
@@ -309,11 +323,15 @@ NpyArray readNpy(const std::string &path) {
   parser.seekKey("shape");
   array.shape = parser.readShape();
 
-  const std::size_t available = file.size() - prefix - headerSize;
+  // Check the shape against the bytes present without overflowing.
+  const std::size_t available = size - prefix - headerSize;
   const std::size_t itemSize = dtypeSize(array.dtype);
-  std::size_t count = 1;
+  bool empty = std::find(array.shape.begin(), array.shape.end(), 0) != array.shape.end();
+  std::size_t count = empty ? 0 : 1;
   for (int64_t dim : array.shape) {
-    if (dim != 0 && count > available / itemSize / static_cast<std::size_t>(dim))
+    if (empty)
+      break;
+    if (count > available / itemSize / static_cast<std::size_t>(dim))
       fail(path, "truncated data: the shape needs more bytes than the file holds");
     count *= static_cast<std::size_t>(dim);
   }
@@ -323,8 +341,8 @@ NpyArray readNpy(const std::string &path) {
                    std::to_string(available));
   if (available > needed)
     fail(path, std::to_string(available - needed) + " unexpected trailing bytes after the data");
-  array.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(prefix + headerSize),
-                     file.end());
+  array.bytes.resize(needed);
+  readExactly(array.bytes.data(), needed);
   return array;
 }
 

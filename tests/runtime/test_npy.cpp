@@ -193,4 +193,20 @@ TEST_CASE("readNpy rejects bad files with a message naming the file", "[runtime]
   std::string tiny = scratchDir() + "/tiny.npy";
   std::ofstream(tiny, std::ios::binary) << "\x93NU";
   requireRejected(tiny, "bad magic");
+  std::string preambleOnly = scratchDir() + "/preamble_only.npy";
+  std::ofstream(preambleOnly, std::ios::binary) << std::string("\x93NUMPY\x01\x00", 8);
+  requireRejected(preambleOnly, "truncated header");
+  std::string longHeader = writeRaw("long_header.npy", 1, ok, "");
+  fs::resize_file(longHeader, 40);
+  requireRejected(longHeader, "truncated header");
+}
+
+TEST_CASE("readNpy reads an empty array whatever its other dimensions", "[runtime][npy]") {
+  std::string path = writeRaw(
+      "empty.npy", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (4611686018427387904, 0), }",
+      "");
+  NpyArray a = readNpy(path);
+  CHECK(a.dtype == DType::Int64);
+  CHECK(a.shape == std::vector<int64_t>{int64_t(1) << 62, 0});
+  CHECK(a.bytes.empty());
 }

@@ -19,7 +19,11 @@
  *    may be reused freely between calls. (Eigen's GEMM still packs its operands
  *    in buffers of its own; that is internal to the matrix product.)
  *  - Kernels are thread-safe for disjoint outputs and scratch; they use up to
- *    fgc_get_num_threads() threads internally.
+ *    fgc_get_num_threads() threads internally (OpenMP).
+ *  - Buffers need only float alignment.
+ *
+ * Linking: libfgc_runtime.a needs the C++ standard library and OpenMP's
+ * runtime (link with -fopenmp, or -lgomp for GCC's).
  */
 #ifndef FGC_RUNTIME_KERNELS_H
 #define FGC_RUNTIME_KERNELS_H
@@ -219,7 +223,9 @@ size_t fgc_lstm_scratch_size(const fgc_lstm_params *p);
  * full sequence (batch, timesteps, units) if return_sequences, else the last h
  * (batch, units). h_out / c_out (batch, units) receive the final states when
  * not NULL (return_state). x W for all steps is one GEMM into `scratch`.
- * Both activations may be any elementwise kind (SOFTMAX is rejected). */
+ * Both activations may be any elementwise kind (SOFTMAX is rejected).
+ * Not covered: go_backwards, masking, stateful layers and dropout (inference
+ * ignores it); the compiler must lower or reject those. */
 int fgc_lstm(const fgc_lstm_params *p, const float *input, const float *kernel,
              const float *recurrent_kernel, const float *bias, const float *h0, const float *c0,
              float *output, float *h_out, float *c_out, float *scratch);
