@@ -16,10 +16,13 @@
 #include "frontend/ModelFile.h"
 #include "frontend/WeightsFile.h"
 
+#include "fgc/runtime/npy.h"
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 namespace {
@@ -41,6 +44,32 @@ std::string relativeTo(const std::string &target, const std::string &fromFile) {
     return s == std::string::npos ? target : target.substr(s + 1);
   }
   return target;
+}
+
+// Writes each parameter as OUT/<layer path>/<name>.npy.
+fgc::Status exportWeightsAsNpy(const fgc::Graph &g, const std::string &dir,
+                               const std::string &prefix = "") {
+  namespace fs = std::filesystem;
+  for (const auto &l : g.layers) {
+    std::string path = prefix.empty() ? l->name : prefix + "/" + l->name;
+    if (l->subgraph)
+      FGC_TRY(exportWeightsAsNpy(*l->subgraph, dir, path));
+    for (const auto &p : l->params) {
+      fs::path file = fs::path(dir) / path / (p.name + ".npy");
+      std::error_code ec;
+      fs::create_directories(file.parent_path(), ec);
+      if (ec)
+        return fgc::Error::format("{}: cannot create directory: {}", file.parent_path().string(),
+                                  ec.message());
+      try {
+        fgc::runtime::writeNpy(file.string(), reinterpret_cast<const float *>(p.data.data()),
+                               p.type.shape);
+      } catch (const std::exception &e) {
+        return fgc::Error(e.what());
+      }
+    }
+  }
+  return fgc::Status::ok();
 }
 
 } // namespace
@@ -85,6 +114,13 @@ int main(int argc, char **argv) {
   convert->add_flag("--init-weights", initWeights,
                     "Create weights from the seed where the model has none, and write them inline")
       ->excludes(noW);
+
+  std::string outDir;
+  auto *exportWeights = app.add_subcommand(
+      "export-weights", "Write every weight as DIR/<layer path>/<weight>.npy (initialized from "
+                        "the seed if the model has none), for reference tools such as NumPy");
+  exportWeights->add_option("MODEL", model, "Model file (.pb or .pbtxt)")->required();
+  exportWeights->add_option("-o,--output", outDir, "Output directory")->required();
 
   app.add_subcommand("ops", "List the layer classes fgc supports");
 
@@ -136,6 +172,14 @@ int main(int argc, char **argv) {
                g.name, g.layers.size(), g.inputs.size(), g.outputs.size(),
                fgc::withThousands(g.countParams()),
                weights ? "weights present" : fmt::format("initialized from seed {}", g.seed));
+    return 0;
+  }
+  if (exportWeights->parsed()) {
+    if (auto s = fgc::initializeWeights(g); !s)
+      return fail(s.error().withContext(model));
+    if (auto s = exportWeightsAsNpy(g, outDir); !s)
+      return fail(s.error());
+    fmt::print("wrote the weights of '{}' to {}\n", g.name, outDir);
     return 0;
   }
   if (convert->parsed()) {
