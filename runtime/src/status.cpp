@@ -18,6 +18,16 @@ thread_local char LastError[512] = "";
 std::atomic<int> ThreadCount{0}; // 0 = not set: use OpenMP's default.
 
 int defaultThreads() { return std::max(1, omp_get_max_threads()); }
+
+// Eigen sizes its GEMM blocks from the cache sizes the CPU reports, so the
+// order of the sums (and so the last bits of every product) would depend on the
+// machine. Pinning them makes a given build and thread count compute the same
+// results on every x86-64 machine. Set once, before main, by static
+// initialisation of this file (always linked: every kernel reports errors here).
+const bool CacheSizesPinned = [] {
+  Eigen::setCpuCacheSizes(32 * 1024, 512 * 1024, 4 * 1024 * 1024);
+  return true;
+}();
 } // namespace
 
 int fail(int code, const char *format, ...) {
