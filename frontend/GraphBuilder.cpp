@@ -26,7 +26,7 @@ std::string refToString(const schema::TensorRef &r) {
 bool checkedElements(const std::vector<Dim> &shape, int64_t cap, int64_t &out) {
   out = 1;
   for (Dim d : shape) {
-    if (d == kDynamic)
+    if (isDynamic(d))
       continue;
     if (d < 0 || d > kMaxDim || __builtin_mul_overflow(out, d, &out) || out > cap)
       return false;
@@ -143,6 +143,7 @@ private:
   }
 
   std::vector<std::unique_ptr<Op>> pending_;
+  Dim nextSymbol_ = kBatchDim - 1;
 
   const schema::Node *sourceNode(const Op &op) const {
     for (size_t li = 0; li < graph_->layers.size(); ++li)
@@ -234,6 +235,10 @@ private:
     auto types = inferLayerCall(layer, ctx, describeCall(op));
     if (!types)
       return types.error();
+    if (layer.className == "InputLayer")
+      for (Dim &d : (*types)[0].shape)
+        if (&d != &(*types)[0].shape[0] && isDynamic(d))
+          d = nextSymbol_--; // each None of an input is its own run-time size
     for (auto &t : *types) {
       int64_t elems;
       if (!checkedElements(t.shape, kMaxParamElements, elems))

@@ -8,8 +8,8 @@ namespace fgc {
 int64_t TensorType::elementsPerSample() const {
   int64_t n = 1;
   for (size_t i = 1; i < shape.size(); ++i) {
-    if (shape[i] == kDynamic)
-      return kDynamic;
+    if (isDynamic(shape[i]))
+      return kUnknownDim;
     n *= shape[i];
   }
   return n;
@@ -18,8 +18,8 @@ int64_t TensorType::elementsPerSample() const {
 int64_t TensorType::numElements() const {
   int64_t n = 1;
   for (Dim d : shape) {
-    if (d == kDynamic)
-      return kDynamic;
+    if (isDynamic(d))
+      return kUnknownDim;
     n *= d;
   }
   return n;
@@ -30,7 +30,7 @@ std::string shapeToString(const std::vector<Dim> &shape) {
   for (size_t i = 0; i < shape.size(); ++i) {
     if (i)
       s += ", ";
-    s += shape[i] == kDynamic ? std::string("None") : std::to_string(shape[i]);
+    s += isDynamic(shape[i]) ? std::string("None") : std::to_string(shape[i]);
   }
   if (shape.size() == 1)
     s += ",";

@@ -12,9 +12,18 @@ namespace fgc {
 
 using DType = schema::DType;
 
-// A dimension: a size >= 0, or kDynamic for a size known only at run time.
+// A dimension: a size >= 0, or a negative symbol for a size known only at run time:
+//   -1 (kBatchDim)      the batch size, shared by every input;
+//   -2, -3, ...         the other None dimensions of the model's inputs (a sequence length),
+//                       numbered by the frontend in input order;
+//   kUnknownDim         a run-time size derived by arithmetic fgc does not track (e.g. the
+//                       concatenation of two None dimensions).
+// Everything that prints shapes shows every symbol as Keras's None.
 using Dim = int64_t;
 inline constexpr Dim kDynamic = -1;
+inline constexpr Dim kBatchDim = -1;
+inline constexpr Dim kUnknownDim = -(int64_t(1) << 40);
+inline constexpr bool isDynamic(Dim d) { return d < 0; }
 
 struct TensorType {
   DType dtype = schema::FLOAT32;

@@ -34,8 +34,8 @@ static Status checkConv(const OpContext &ctx) {
 }
 
 static Status checkSpatial(const OpContext &ctx, const TensorType &out) {
-  if ((out.shape[1] != kDynamic && out.shape[1] <= 0) ||
-      (out.shape[2] != kDynamic && out.shape[2] <= 0))
+  if ((!isDynamic(out.shape[1]) && out.shape[1] <= 0) ||
+      (!isDynamic(out.shape[2]) && out.shape[2] <= 0))
     return ctx.error("input {} is too small for kernel_size {} with padding '{}': the output would "
                      "have a non-positive size",
                      ctx.describeInput(0), attrToString(ctx.attrs().get("kernel_size")),

@@ -106,7 +106,7 @@ static void registerFlattenReshape(OpRegistry &r) {
   f.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
     TensorType out = ctx.input();
     int64_t n = out.elementsPerSample();
-    out.shape = {out.shape.empty() ? kDynamic : out.shape[0], n};
+    out.shape = {out.shape.empty() ? kBatchDim : out.shape[0], n};
     return std::vector<TensorType>{out};
   };
   r.add(std::move(f));
@@ -134,22 +134,22 @@ static void registerFlattenReshape(OpRegistry &r) {
       }
     }
     TensorType out = ctx.input();
-    out.shape = {ctx.input().shape.empty() ? kDynamic : ctx.input().shape[0]};
+    out.shape = {ctx.input().shape.empty() ? kBatchDim : ctx.input().shape[0]};
     if (unknown >= 0) {
-      if (in != kDynamic) {
+      if (!isDynamic(in)) {
         if (in % known != 0)
           return ctx.error("cannot reshape input {} ({} values per sample) into target_shape {}",
                            ctx.describeInput(0), in, attrToString(ctx.attrs().get("target_shape")));
         target[unknown] = in / known;
       }
-    } else if (in != kDynamic && in != known) {
+    } else if (!isDynamic(in) && in != known) {
       return ctx.error("cannot reshape input {} ({} values per sample) into target_shape {} ({} "
                        "values)",
                        ctx.describeInput(0), in, attrToString(ctx.attrs().get("target_shape")),
                        known);
     }
     for (auto t : target)
-      out.shape.push_back(t == -1 ? kDynamic : t);
+      out.shape.push_back(t == -1 ? kUnknownDim : t);
     return std::vector<TensorType>{out};
   };
   r.add(std::move(d));

@@ -8,8 +8,8 @@ static bool compatible(const TensorType &given, const TensorType &declared) {
   if (given.rank() != declared.rank())
     return false;
   for (size_t i = 0; i < given.rank(); ++i)
-    if (given.shape[i] != declared.shape[i] && given.shape[i] != kDynamic &&
-        declared.shape[i] != kDynamic)
+    if (given.shape[i] != declared.shape[i] && !isDynamic(given.shape[i]) &&
+        !isDynamic(declared.shape[i]))
       return false;
   return true;
 }
@@ -31,9 +31,22 @@ static void registerModel(OpRegistry &r, const std::string &cls) {
       if (!compatible(ctx.inputs[i], g->inputs[i]->type))
         return ctx.error("input '{}' expects shape {}, got {}", g->inputLayer(i).name,
                          shapeToString(g->inputs[i]->type.shape), ctx.describeInput(i));
+    // The nested model's symbolic dimensions are the caller's: map each None dimension of the
+    // nested inputs to the dimension the caller passes.
+    std::map<Dim, Dim> symbols = {{kBatchDim, ctx.input().shape.empty() ? kBatchDim
+                                                                        : ctx.input().shape[0]}};
+    for (size_t i = 0; i < ctx.inputs.size(); ++i)
+      for (size_t k = 0; k < ctx.inputs[i].rank(); ++k)
+        if (isDynamic(g->inputs[i]->type.shape[k]))
+          symbols[g->inputs[i]->type.shape[k]] = ctx.inputs[i].shape[k];
     std::vector<TensorType> outs;
-    for (const Value *v : g->outputs)
-      outs.push_back(v->type);
+    for (const Value *v : g->outputs) {
+      TensorType t = v->type;
+      for (Dim &d : t.shape)
+        if (isDynamic(d))
+          d = symbols.count(d) ? symbols[d] : kUnknownDim;
+      outs.push_back(t);
+    }
     return outs;
   };
   r.add(std::move(d));

@@ -28,15 +28,15 @@ static void registerConcatenate(OpRegistry &r) {
       const auto &t = ctx.inputs[i];
       bool ok = t.rank() == rank;
       for (size_t k = 0; ok && k < rank; ++k)
-        if (static_cast<int64_t>(k) != ax && t.shape[k] != out.shape[k] && t.shape[k] != kDynamic &&
-            out.shape[k] != kDynamic)
+        if (static_cast<int64_t>(k) != ax && t.shape[k] != out.shape[k] && !isDynamic(t.shape[k]) &&
+            !isDynamic(out.shape[k]))
           ok = false;
       if (!ok)
         return ctx.error("requires inputs with matching shapes except for the concatenation axis "
                          "{}, got {}",
                          axis, describeAll(ctx));
-      out.shape[ax] = (out.shape[ax] == kDynamic || t.shape[ax] == kDynamic)
-                          ? kDynamic
+      out.shape[ax] = (isDynamic(out.shape[ax]) || isDynamic(t.shape[ax]))
+                          ? kUnknownDim
                           : out.shape[ax] + t.shape[ax];
       if (t.dtype != out.dtype)
         return ctx.error("inputs have different dtypes: {} and {}", dtypeName(out.dtype),
@@ -57,9 +57,9 @@ static Expected<std::vector<TensorType>> elementwiseMerge(const OpContext &ctx) 
       Dim a = out.shape[k], b = t.shape[k];
       if (a == b || b == 1)
         continue;
-      if (a == 1 || a == kDynamic)
+      if (a == 1 || (isDynamic(a) && !isDynamic(b)))
         out.shape[k] = b;
-      else if (b != kDynamic)
+      else if (!isDynamic(b) && !isDynamic(a))
         ok = false;
     }
     if (!ok)

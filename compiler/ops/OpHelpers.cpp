@@ -26,8 +26,8 @@ void addKernelBiasAttrs(std::vector<AttrSpec> &attrs, const std::string &kernelI
 
 Dim convOutputLength(Dim in, int64_t k, const std::string &padding, int64_t stride,
                      int64_t dilation) {
-  if (in == kDynamic)
-    return kDynamic;
+  if (isDynamic(in))
+    return kUnknownDim;
   int64_t dk = k + (k - 1) * (dilation - 1);
   int64_t out = in;
   if (padding == "valid")
@@ -41,8 +41,8 @@ Dim convOutputLength(Dim in, int64_t k, const std::string &padding, int64_t stri
 
 Dim deconvOutputLength(Dim in, int64_t k, const std::string &padding, int64_t outputPadding,
                        int64_t stride, int64_t dilation) {
-  if (in == kDynamic)
-    return kDynamic;
+  if (isDynamic(in))
+    return kUnknownDim;
   int64_t dk = k + (k - 1) * (dilation - 1);
   if (outputPadding < 0) {
     if (padding == "valid")
@@ -63,7 +63,7 @@ Status expectRank(const OpContext &ctx, size_t i, size_t rank, const char *what)
 
 Status expectStaticLastDim(const OpContext &ctx, size_t i) {
   const auto &t = ctx.inputs[i];
-  if (t.rank() < 2 || t.shape.back() == kDynamic)
+  if (t.rank() < 2 || isDynamic(t.shape.back()))
     return ctx.error("needs the last dimension of its input to be known, got {}",
                      ctx.describeInput(i));
   return Status::ok();

@@ -19,7 +19,7 @@ AttrSpec activationAttr(const std::string &def = "linear");
 // (None by default) and the kernel/bias initializers, as Dense and Conv layers declare them.
 void addKernelBiasAttrs(std::vector<AttrSpec> &attrs, const std::string &kernelInit = "GlorotUniform");
 
-// Keras's conv_output_length: "valid", "same" (TF SAME) and "full"; kDynamic stays kDynamic.
+// Keras's conv_output_length: "valid", "same" (TF SAME) and "full"; a dynamic input gives kUnknownDim.
 Dim convOutputLength(Dim in, int64_t k, const std::string &padding, int64_t stride,
                      int64_t dilation = 1);
 // Keras's deconv_output_length (Conv2DTranspose); outputPadding < 0 means None.

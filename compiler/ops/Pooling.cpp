@@ -27,7 +27,7 @@ static void registerPool2D(OpRegistry &r, const std::string &cls, const std::str
     TensorType out = ctx.input();
     for (int i = 0; i < 2; ++i) {
       out.shape[1 + i] = convOutputLength(out.shape[1 + i], p[i], a.s("padding"), s[i]);
-      if (out.shape[1 + i] != kDynamic && out.shape[1 + i] <= 0)
+      if (!isDynamic(out.shape[1 + i]) && out.shape[1 + i] <= 0)
         return ctx.error("input {} is smaller than pool_size {} with padding 'valid'",
                          ctx.describeInput(0), attrToString(a.get("pool_size")));
     }
@@ -73,8 +73,7 @@ static void registerUpSampling2D(OpRegistry &r) {
                        attrToString(ctx.attrs().get("size")));
     TensorType out = ctx.input();
     for (int i = 0; i < 2; ++i)
-      if (out.shape[1 + i] != kDynamic)
-        out.shape[1 + i] *= size[i];
+      out.shape[1 + i] = isDynamic(out.shape[1 + i]) ? kUnknownDim : out.shape[1 + i] * size[i];
     return std::vector<TensorType>{out};
   };
   r.add(std::move(d));

@@ -110,7 +110,12 @@ TEST_CASE("ticket model keeps Keras's input and output names and order", "[sampl
   REQUIRE(g->outputs.size() == 2);
   CHECK(g->outputLayer(0).name == "priority");
   CHECK(g->outputLayer(1).name == "department");
-  CHECK(g->inputs[0]->type.shape == std::vector<fgc::Dim>{-1, -1});
+  // Each None is its own symbol: the batch (-1), the title length (-2), the body length (-3).
+  CHECK(g->inputs[0]->type.shape == std::vector<fgc::Dim>{-1, -2});
+  CHECK(g->inputs[1]->type.shape == std::vector<fgc::Dim>{-1, -3});
+  const fgc::Layer *embedding = g->findLayer("embedding");
+  REQUIRE(embedding != nullptr);
+  CHECK(embedding->calls[0]->outputs[0]->type.shape == std::vector<fgc::Dim>{-1, -2, 64});
   CHECK(g->training.losses_size() == 2);
   CHECK(g->training.optimizer().class_name() == "RMSprop");
 }
