@@ -73,6 +73,9 @@ FIXTURE_SPECS = [
          seed=6001, dims={"title": [10], "body": [100]}, binary=["tags"]),
     dict(name="ticket_classifier_short", model="samples/ticket_classifier/model.pbtxt",
          batch=3, seed=6002, dims={"title": [4], "body": [7]}, binary=["tags"]),
+    # The full VGG19 (one output, stored whole) shares features.pbtxt's weights and, through
+    # the same seed, its input file (git keeps the identical blob once).
+    dict(name="vgg19_features", model="samples/vgg19_features/model.pbtxt", batch=1, seed=7001),
     dict(name="vgg19_features_features", model="samples/vgg19_features/features.pbtxt",
          batch=1, seed=7001, sampled=True),
 ]
