@@ -26,8 +26,13 @@ int fail(int code, const char *format, ...) __attribute__((format(printf, 2, 3))
 int numThreads();
 
 // Threads worth using for `work` cheap operations: 1 below a threshold where
-// forking would cost more than it saves.
+// forking would cost more than it saves, and inside a caller's parallel region.
 int threadsFor(int64_t work);
+
+// C (m, n) = A (m, k) B, or C += A B when accumulate; B is (k, n), or (n, k) read
+// transposed when transposeB. All row-major. Splits rows across threads.
+void gemm(const float *a, const float *b, float *c, int64_t m, int64_t k, int64_t n,
+          bool transposeB = false, bool accumulate = false);
 
 // Applies an activation in place to a (rows, cols) array; SOFTMAX normalises
 // rows. The activation must already be validated.

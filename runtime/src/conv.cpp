@@ -169,9 +169,8 @@ int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kern
                 static_cast<long long>(p->in_h), static_cast<long long>(p->in_w));
   const int64_t depth = p->kernel_h * p->kernel_w * p->in_c;
   const int64_t total = p->batch * g.outH * g.outW;
-  ConstMatrixMap weights(kernel, depth, p->out_c);
   if (isPointwise(*p)) {
-    MatrixMap(output, total, p->out_c).noalias() = ConstMatrixMap(input, total, depth) * weights;
+    gemm(input, kernel, output, total, depth, p->out_c);
     biasActivation(output, total, p->out_c, bias, p->activation);
     return FGC_OK;
   }
@@ -181,7 +180,7 @@ int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kern
     int64_t rows = std::min(tile, total - first);
     im2col(*p, g, input, first, rows, scratch);
     float *dst = output + first * p->out_c;
-    MatrixMap(dst, rows, p->out_c).noalias() = ConstMatrixMap(scratch, rows, depth) * weights;
+    gemm(scratch, kernel, dst, rows, depth, p->out_c);
     biasActivation(dst, rows, p->out_c, bias, p->activation);
   }
   return FGC_OK;
@@ -208,13 +207,11 @@ int fgc_conv2d_transpose(const fgc_conv2d_params *p, const float *input, const f
   const int64_t inPixels = p->in_h * p->in_w;
   const int64_t outImage = g.outH * g.outW * p->out_c;
   const int64_t tile = transposeTileImages(*p);
-  // The Keras kernel (kh, kw, out_c, in_c) is a (taps, in_c) matrix.
-  ConstMatrixMap weights(kernel, taps, p->in_c);
+  // The Keras kernel (kh, kw, out_c, in_c) is a (taps, in_c) matrix, used transposed.
   for (int64_t first = 0; first < p->batch; first += tile) {
     int64_t images = std::min(tile, p->batch - first);
-    MatrixMap(scratch, images * inPixels, taps).noalias() =
-        ConstMatrixMap(input + first * inPixels * p->in_c, images * inPixels, p->in_c) *
-        weights.transpose();
+    gemm(input + first * inPixels * p->in_c, kernel, scratch, images * inPixels, p->in_c, taps,
+         /*transposeB=*/true);
     float *dst = output + first * outImage;
 #pragma omp parallel for collapse(2) num_threads(threadsFor(images * outImage * p->kernel_h)) schedule(static)
     for (int64_t n = 0; n < images; ++n)

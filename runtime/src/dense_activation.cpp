@@ -189,10 +189,7 @@ int fgc_dense(const float *x, const float *kernel, const float *bias, float *y, 
   FGC_CHECK_POSITIVE(Name, in);
   FGC_CHECK_POSITIVE(Name, out);
   FGC_CHECK_ACTIVATION(Name, act);
-  ConstMatrixMap input(x, rows, in);
-  ConstMatrixMap weights(kernel, in, out);
-  MatrixMap output(y, rows, out);
-  output.noalias() = input * weights;
+  gemm(x, kernel, y, rows, in, out);
   biasActivation(y, rows, out, bias, act);
   return FGC_OK;
 }

@@ -71,9 +71,7 @@ int fgc_lstm(const fgc_lstm_params *p, const float *input, const float *kernel,
   float *h = gates + batch * g;                 // (batch, u)
   float *c = h + batch * u;                     // (batch, u)
 
-  MatrixMap(projected, batch * steps, g).noalias() =
-      ConstMatrixMap(input, batch * steps, p->input_dim) *
-      ConstMatrixMap(kernel, p->input_dim, g);
+  gemm(input, kernel, projected, batch * steps, p->input_dim, g);
   biasActivation(projected, batch * steps, g, bias, FGC_ACT_LINEAR);
 
   if (h0)
@@ -85,12 +83,10 @@ int fgc_lstm(const fgc_lstm_params *p, const float *input, const float *kernel,
   else
     std::fill(c, c + batch * u, 0.0f);
 
-  ConstMatrixMap recurrent(recurrent_kernel, u, g);
   MatrixMap gateMatrix(gates, batch, g);
-  ConstMatrixMap state(h, batch, u);
   for (int64_t t = 0; t < steps; ++t) {
     gateMatrix = StridedConstMap(projected + t * g, batch, g, Eigen::OuterStride<>(steps * g));
-    gateMatrix.noalias() += state * recurrent;
+    gemm(h, recurrent_kernel, gates, batch, u, g, /*transposeB=*/false, /*accumulate=*/true);
     lstmCell(*p, gates, h, c);
     if (p->return_sequences)
       for (int64_t b = 0; b < batch; ++b)

@@ -46,7 +46,7 @@ int numThreads() {
 int threadsFor(int64_t work) {
   constexpr int64_t MinWorkPerThread = 16384;
   int64_t useful = work / MinWorkPerThread;
-  if (useful <= 1)
+  if (useful <= 1 || omp_in_parallel())
     return 1;
   return static_cast<int>(std::min<int64_t>(useful, numThreads()));
 }
@@ -61,7 +61,6 @@ const char *fgc_last_error(void) { return LastError; }
 
 void fgc_set_num_threads(int n) {
   ThreadCount.store(n > 0 ? n : 0, std::memory_order_relaxed);
-  Eigen::setNbThreads(numThreads());
 }
 
 int fgc_get_num_threads(void) { return numThreads(); }

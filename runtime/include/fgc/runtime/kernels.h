@@ -19,7 +19,11 @@
  *    may be reused freely between calls. (Eigen's GEMM still packs its operands
  *    in buffers of its own; that is internal to the matrix product.)
  *  - Kernels are thread-safe for disjoint outputs and scratch; they use up to
- *    fgc_get_num_threads() threads internally (OpenMP).
+ *    fgc_get_num_threads() threads internally (OpenMP; called from inside a
+ *    parallel region they run serially).
+ *  - Results are deterministic: bit-identical for any thread count, and for a
+ *    given build the same on every x86-64 machine (GEMM blocking does not
+ *    depend on the CPU's caches).
  *  - Buffers need only float alignment.
  *
  * Linking: libfgc_runtime.a needs the C++ standard library and OpenMP's
