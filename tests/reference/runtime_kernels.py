@@ -117,6 +117,16 @@ def activation_cases():
         c.save("y", activate(act, x))
         c.param("activation", act)
         c.close()
+    # Saturation and overflow: every integer in [-30, 30] plus large random values.
+    for i, act in enumerate(ACTIVATIONS):
+        c = Case(f"activation_wide_{act}", 120 + i)
+        grid = torch.arange(-30, 31, dtype=torch.float32).view(1, 61)
+        noise = torch.randn(2, 61, generator=c.gen, dtype=torch.float32) * 12.0
+        x = torch.cat([grid, noise])
+        np.save(os.path.join(c.dir, "x.npy"), x.numpy())
+        c.save("y", activate(act, x.double()))
+        c.param("activation", act)
+        c.close()
 
 
 def dense_case(name, seed, rows, inputs, outputs, act, bias=True):
