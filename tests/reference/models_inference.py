@@ -829,10 +829,13 @@ def build_fixture(schema, fgc, spec, tmp_root, log):
 
 
 def default_fgc():
+    """The first build's fgc that has the export-weights command (older builds lack it)."""
     for b in ("build", "build-ref", "build-main"):
         p = os.path.join(REPO, b, "tools", "fgc", "fgc")
         if os.path.exists(p):
-            return p
+            info = subprocess.run([p, "--help"], capture_output=True, text=True)
+            if "export-weights" in info.stdout + info.stderr:
+                return p
     return None
 
 
