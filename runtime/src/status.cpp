@@ -21,8 +21,8 @@ int defaultThreads() { return std::max(1, omp_get_max_threads()); }
 
 // Eigen sizes its GEMM blocks from the cache sizes the CPU reports, so the
 // order of the sums (and so the last bits of every product) would depend on the
-// machine. Pinning them makes a given build and thread count compute the same
-// results on every x86-64 machine. Set once, before main, by static
+// machine. Pinning them makes every matrix product sum in the same order on
+// every x86-64 machine. Set once, before main, by static
 // initialisation of this file (always linked: every kernel reports errors here).
 const bool CacheSizesPinned = [] {
   Eigen::setCpuCacheSizes(32 * 1024, 512 * 1024, 4 * 1024 * 1024);

@@ -21,9 +21,10 @@
  *  - Kernels are thread-safe for disjoint outputs and scratch; they use up to
  *    fgc_get_num_threads() threads internally (OpenMP; called from inside a
  *    parallel region they run serially).
- *  - Results are deterministic: bit-identical for any thread count, and for a
- *    given build the same on every x86-64 machine (GEMM blocking does not
- *    depend on the CPU's caches).
+ *  - Results are deterministic: bit-identical for any thread count, and GEMM
+ *    blocking is pinned rather than sized from the CPU's caches, so matrix
+ *    products sum in the same order on every x86-64 machine (a few scalar
+ *    libm calls in activations may still differ by an ulp across CPUs).
  *  - Buffers need only float alignment.
  *
  * Linking: libfgc_runtime.a needs the C++ standard library and OpenMP's
