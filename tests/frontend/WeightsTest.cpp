@@ -24,7 +24,8 @@ schema::Model withoutWeights(schema::Model m) {
 }
 
 // Every parameter's bytes, keyed "layer/weight", nested models included.
-std::map<std::string, std::vector<uint8_t>> allParams(const Graph &g, const std::string &prefix = "") {
+std::map<std::string, std::vector<uint8_t>> allParams(const Graph &g,
+                                                      const std::string &prefix = "") {
   std::map<std::string, std::vector<uint8_t>> out;
   for (const auto &l : g.layers) {
     std::string path = prefix + l->name;
