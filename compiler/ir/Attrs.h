@@ -28,7 +28,7 @@ struct AttrSpec {
   bool required = false;
   bool nullable = false;               // Keras's None accepted
   int length = 0;                      // Ints: exact tuple length (0: any); a scalar broadcasts
-  std::vector<std::string> choices;    // String: allowed values (empty: any)
+  std::vector<std::string> choices = {}; // String: allowed values (empty: any)
 };
 
 // Spec builders, so op definitions read as a table.

@@ -17,6 +17,8 @@
 
 namespace fgc {
 
+class LowerContext; // compiler/codegen/Lowering.h
+
 // What a shape or parameter function sees of one call.
 struct OpContext {
   const Layer &layer;
@@ -53,6 +55,9 @@ struct OpDef {
   std::function<Expected<std::vector<TensorType>>(const OpContext &)> inferTypes;
   // Parameters created on the first call (Keras's build). Empty function: no parameters.
   std::function<std::vector<ParamSpec>(const OpContext &)> params;
+  // Inference: the runtime kernel calls of one call of the layer (Lowering.h). Empty function:
+  // the op cannot be compiled yet, and lowering says so.
+  std::function<Status(LowerContext &)> lower;
 };
 
 // Infers one call of `layer` (ctx.layer): checks the number of inputs, runs the shape function,

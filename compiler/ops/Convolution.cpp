@@ -43,6 +43,39 @@ static Status checkSpatial(const OpContext &ctx, const TensorType &out) {
   return Status::ok();
 }
 
+// fgc_conv2d_params for Conv2D and Conv2DTranspose.
+static Expected<Arg> convParams(LowerContext &ctx) {
+  auto a = ctx.attrs();
+  auto act = ctx.activation(a.s("activation"));
+  if (!act)
+    return act.error();
+  const auto &in = ctx.inShape(0);
+  auto k = a.ints("kernel_size"), s = a.ints("strides"), dr = a.ints("dilation_rate");
+  Arg p;
+  p.kind = Arg::Kind::Struct;
+  p.structType = "fgc_conv2d_params";
+  p.fields = {ctx.size(ctx.dim(in, 0)), ctx.size(ctx.dim(in, 1)), ctx.size(ctx.dim(in, 2)),
+              ctx.size(ctx.dim(in, 3)), ctx.i64(k[0]), ctx.i64(k[1]), ctx.i64(a.i("filters")),
+              ctx.i64(s[0]), ctx.i64(s[1]), ctx.i64(dr[0]), ctx.i64(dr[1]),
+              ctx.padding(a.s("padding")), *act};
+  return p;
+}
+
+static Status lowerConv(LowerContext &ctx, const char *fn) {
+  auto p = convParams(ctx);
+  if (!p)
+    return p.error();
+  int bias = ctx.param("bias");
+  Arg scratch;
+  scratch.kind = Arg::Kind::Scratch;
+  KernelCall c = kernel(fn, {*p, ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")),
+                             bias >= 0 ? ctx.buf(bias) : ctx.null(), ctx.buf(ctx.output(0)),
+                             scratch});
+  c.scratchFunction = std::string(fn) + "_scratch_size";
+  ctx.call(c);
+  return Status::ok();
+}
+
 static void registerConv2D(OpRegistry &r) {
   OpDef d;
   d.className = "Conv2D";
@@ -75,6 +108,12 @@ static void registerConv2D(OpRegistry &r) {
     if (a.b("use_bias"))
       ps.push_back({"bias", {a.i("filters")}, a.get("bias_initializer")});
     return ps;
+  };
+  d.lower = [](LowerContext &ctx) -> Status {
+    if (ctx.attrs().i("groups") != 1)
+      return ctx.error("grouped convolution (groups={}) is not supported by the runtime yet",
+                       ctx.attrs().i("groups"));
+    return lowerConv(ctx, "fgc_conv2d");
   };
   r.add(std::move(d));
 }
@@ -120,6 +159,11 @@ static void registerConv2DTranspose(OpRegistry &r) {
     if (a.b("use_bias"))
       ps.push_back({"bias", {a.i("filters")}, a.get("bias_initializer")});
     return ps;
+  };
+  d.lower = [](LowerContext &ctx) -> Status {
+    if (!ctx.attrs().isNone("output_padding"))
+      return ctx.error("output_padding is not supported by the runtime yet");
+    return lowerConv(ctx, "fgc_conv2d_transpose");
   };
   r.add(std::move(d));
 }

@@ -52,6 +52,19 @@ static void registerDense(OpRegistry &r) {
       ps.push_back({"bias", {a.i("units")}, a.get("bias_initializer")});
     return ps;
   };
+  d.lower = [](LowerContext &ctx) -> Status {
+    auto act = ctx.activation(ctx.attrs().s("activation"));
+    if (!act)
+      return act.error();
+    const auto &in = ctx.inShape(0);
+    int bias = ctx.param("bias");
+    ctx.call(kernel("fgc_dense",
+                    {ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")),
+                     bias >= 0 ? ctx.buf(bias) : ctx.null(), ctx.buf(ctx.output(0)),
+                     ctx.size(SymSize::product(in, 0, in.size() - 1)), ctx.size(ctx.dim(in, -1)),
+                     ctx.size(ctx.dim(ctx.outShape(0), -1)), *act}));
+    return Status::ok();
+  };
   r.add(std::move(d));
 }
 
@@ -67,6 +80,16 @@ static void registerActivation(OpRegistry &r) {
   d.attrs = {activationAttr("linear")};
   d.attrs[0].required = true;
   d.inferTypes = sameAsInput;
+  d.lower = [](LowerContext &ctx) -> Status {
+    auto act = ctx.activation(ctx.attrs().s("activation"));
+    if (!act)
+      return act.error();
+    const auto &in = ctx.inShape(0);
+    ctx.call(kernel("fgc_activation", {*act, ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)),
+                                       ctx.size(SymSize::product(in, 0, in.size() - 1)),
+                                       ctx.size(ctx.dim(in, -1))}));
+    return Status::ok();
+  };
   r.add(std::move(d));
 
   OpDef s;
@@ -79,6 +102,16 @@ static void registerActivation(OpRegistry &r) {
     if (axis < -rank || axis >= rank || axis == 0 || axis == -rank)
       return ctx.error("axis {} is out of range for input {}", axis, ctx.describeInput(0));
     return std::vector<TensorType>{ctx.input()};
+  };
+  s.lower = [](LowerContext &ctx) -> Status {
+    const auto &in = ctx.inShape(0);
+    Arg shape;
+    shape.kind = Arg::Kind::SizeList;
+    for (size_t k = 0; k < in.size(); ++k)
+      shape.sizes.push_back(ctx.dim(in, int(k)));
+    ctx.call(kernel("fgc_softmax", {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)), shape,
+                                    ctx.i64(int64_t(in.size())), ctx.i64(ctx.attrs().i("axis"))}));
+    return Status::ok();
   };
   r.add(std::move(s));
 }
@@ -95,6 +128,7 @@ static void registerDropout(OpRegistry &r) {
       return ctx.error("rate must be in [0, 1), got {}", rate);
     return std::vector<TensorType>{ctx.input()};
   };
+  d.lower = lowerAsView; // identity at inference
   r.add(std::move(d));
 }
 
@@ -109,6 +143,7 @@ static void registerFlattenReshape(OpRegistry &r) {
     out.shape = {out.shape.empty() ? kBatchDim : out.shape[0], n};
     return std::vector<TensorType>{out};
   };
+  f.lower = lowerAsView; // C order: the same data
   r.add(std::move(f));
 
   OpDef d;
@@ -152,6 +187,7 @@ static void registerFlattenReshape(OpRegistry &r) {
       out.shape.push_back(t == -1 ? kUnknownDim : t);
     return std::vector<TensorType>{out};
   };
+  d.lower = lowerAsView;
   r.add(std::move(d));
 }
 

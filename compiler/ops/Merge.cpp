@@ -17,6 +17,23 @@ static void registerConcatenate(OpRegistry &r) {
   d.attrs = {intAttr("axis", -1)};
   d.minInputs = 1;
   d.maxInputs = -1;
+  d.lower = [](LowerContext &ctx) -> Status {
+    const auto &out = ctx.outShape(0);
+    int64_t axis = ctx.attrs().i("axis");
+    size_t ax = size_t(axis < 0 ? axis + int64_t(out.size()) : axis);
+    Arg inputs, sizes;
+    inputs.kind = Arg::Kind::BufferList;
+    sizes.kind = Arg::Kind::SizeList;
+    for (size_t i = 0; i < ctx.numInputs(); ++i) {
+      inputs.buffers.push_back(ctx.input(i));
+      sizes.sizes.push_back(ctx.dim(ctx.inShape(i), int(ax)));
+    }
+    ctx.call(kernel("fgc_concatenate",
+                    {ctx.i64(int64_t(ctx.numInputs())), inputs, sizes,
+                     ctx.size(SymSize::product(out, 0, ax)),
+                     ctx.size(SymSize::product(out, ax + 1, out.size())), ctx.buf(ctx.output(0))}));
+    return Status::ok();
+  };
   d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
     size_t rank = ctx.input().rank();
     int64_t axis = ctx.attrs().i("axis");
@@ -76,6 +93,20 @@ static void registerElementwiseMerge(OpRegistry &r, const std::string &cls,
   d.minInputs = 2;
   d.maxInputs = -1;
   d.inferTypes = elementwiseMerge;
+  std::string fn = cls == "Add" ? "fgc_add" : "fgc_average";
+  d.lower = [fn](LowerContext &ctx) -> Status {
+    Arg inputs;
+    inputs.kind = Arg::Kind::BufferList;
+    for (size_t i = 0; i < ctx.numInputs(); ++i) {
+      if (ctx.inShape(i) != ctx.outShape(0))
+        return ctx.error("broadcasting inputs {} to {} is not supported by the runtime yet",
+                         shapeToString(ctx.inShape(i)), shapeToString(ctx.outShape(0)));
+      inputs.buffers.push_back(ctx.input(i));
+    }
+    ctx.call(kernel(fn, {ctx.i64(int64_t(ctx.numInputs())), inputs,
+                         ctx.size(ctx.buffer(ctx.output(0)).elements()), ctx.buf(ctx.output(0))}));
+    return Status::ok();
+  };
   r.add(std::move(d));
 }
 

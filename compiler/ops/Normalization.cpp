@@ -30,6 +30,17 @@ void registerNormalizationOps(OpRegistry &r) {
       return ctx.error("epsilon must be positive, got {}", ctx.attrs().f("epsilon"));
     return std::vector<TensorType>{ctx.input()};
   };
+  d.lower = [](LowerContext &ctx) -> Status {
+    const auto &in = ctx.inShape(0);
+    int gamma = ctx.param("gamma"), beta = ctx.param("beta");
+    ctx.call(kernel("fgc_batch_norm",
+                    {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)),
+                     ctx.size(SymSize::product(in, 0, in.size() - 1)), ctx.size(ctx.dim(in, -1)),
+                     gamma >= 0 ? ctx.buf(gamma) : ctx.null(),
+                     beta >= 0 ? ctx.buf(beta) : ctx.null(), ctx.buf(ctx.param("moving_mean")),
+                     ctx.buf(ctx.param("moving_variance")), ctx.f32(ctx.attrs().f("epsilon"))}));
+    return Status::ok();
+  };
   d.params = [](const OpContext &ctx) {
     auto a = ctx.attrs();
     Dim c = ctx.input().shape.back();

@@ -69,4 +69,16 @@ Status expectStaticLastDim(const OpContext &ctx, size_t i) {
   return Status::ok();
 }
 
+KernelCall kernel(const std::string &fn, std::vector<Arg> args) {
+  KernelCall c;
+  c.function = fn;
+  c.args = std::move(args);
+  return c;
+}
+
+Status lowerAsView(LowerContext &ctx) {
+  ctx.alias(0, 0);
+  return Status::ok();
+}
+
 } // namespace fgc::ops

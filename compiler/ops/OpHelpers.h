@@ -1,6 +1,7 @@
 // Helpers shared by op definitions: Keras's common attribute sets and shape arithmetic.
 #pragma once
 
+#include "compiler/codegen/Lowering.h"
 #include "compiler/ir/OpRegistry.h"
 
 namespace fgc::ops {
@@ -30,5 +31,11 @@ Dim deconvOutputLength(Dim in, int64_t k, const std::string &padding, int64_t ou
 Status expectRank(const OpContext &ctx, size_t i, size_t rank, const char *what);
 // Requires a static last dimension (Dense, Conv channels).
 Status expectStaticLastDim(const OpContext &ctx, size_t i);
+
+// Lowering helpers.
+// A runtime call `fn(args...)`.
+KernelCall kernel(const std::string &fn, std::vector<Arg> args);
+// The output is the input (Reshape, Flatten, Dropout at inference).
+Status lowerAsView(LowerContext &ctx);
 
 } // namespace fgc::ops

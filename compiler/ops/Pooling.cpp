@@ -5,6 +5,23 @@ namespace fgc::ops {
 
 static void registerPool2D(OpRegistry &r, const std::string &cls, const std::string &what) {
   OpDef d;
+  std::string fn = cls == "MaxPooling2D" ? "fgc_max_pool2d" : "fgc_avg_pool2d";
+  d.lower = [fn](LowerContext &ctx) -> Status {
+    auto a = ctx.attrs();
+    const auto &in = ctx.inShape(0);
+    auto p = a.ints("pool_size");
+    auto s = a.isNone("strides") ? p : a.ints("strides");
+    if (s.size() == 1)
+      s.push_back(s[0]);
+    Arg params;
+    params.kind = Arg::Kind::Struct;
+    params.structType = "fgc_pool2d_params";
+    params.fields = {ctx.size(ctx.dim(in, 0)), ctx.size(ctx.dim(in, 1)), ctx.size(ctx.dim(in, 2)),
+                     ctx.size(ctx.dim(in, 3)), ctx.i64(p[0]), ctx.i64(p[1]), ctx.i64(s[0]),
+                     ctx.i64(s[1]), ctx.padding(a.s("padding"))};
+    ctx.call(kernel(fn, {params, ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0))}));
+    return Status::ok();
+  };
   d.className = cls;
   d.summary = what + " over windows of pool_size; strides default to pool_size.";
   d.attrs = {intsAttr("pool_size", {2, 2}, 2), nullableInts("strides"),
@@ -39,6 +56,17 @@ static void registerPool2D(OpRegistry &r, const std::string &cls, const std::str
 static void registerGlobalPool(OpRegistry &r, const std::string &cls, size_t rank,
                                const std::string &what) {
   OpDef d;
+  std::string fn = cls == "GlobalMaxPooling2D"       ? "fgc_global_max_pool2d"
+                   : cls == "GlobalAveragePooling2D" ? "fgc_global_avg_pool2d"
+                                                     : "fgc_global_avg_pool1d";
+  d.lower = [fn, rank](LowerContext &ctx) -> Status {
+    const auto &in = ctx.inShape(0);
+    std::vector<Arg> args = {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0))};
+    for (size_t k = 0; k < rank; ++k)
+      args.push_back(ctx.size(ctx.dim(in, int(k))));
+    ctx.call(kernel(fn, args)); // keepdims only changes the shape, not the data
+    return Status::ok();
+  };
   d.className = cls;
   d.summary = what;
   d.attrs = {stringAttr("data_format", "channels_last", {"channels_last"}),
@@ -65,6 +93,18 @@ static void registerUpSampling2D(OpRegistry &r) {
   d.attrs = {intsAttr("size", {2, 2}, 2),
              stringAttr("data_format", "channels_last", {"channels_last"}),
              stringAttr("interpolation", "nearest", {"nearest", "bilinear"})};
+  d.lower = [](LowerContext &ctx) -> Status {
+    const auto &in = ctx.inShape(0);
+    auto size = ctx.attrs().ints("size");
+    bool bilinear = ctx.attrs().s("interpolation") == "bilinear";
+    ctx.call(kernel("fgc_upsampling2d",
+                    {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)), ctx.size(ctx.dim(in, 0)),
+                     ctx.size(ctx.dim(in, 1)), ctx.size(ctx.dim(in, 2)), ctx.size(ctx.dim(in, 3)),
+                     ctx.i64(size[0]), ctx.i64(size[1]),
+                     bilinear ? ctx.enumValue("FGC_INTERP_BILINEAR", 1)
+                              : ctx.enumValue("FGC_INTERP_NEAREST", 0)}));
+    return Status::ok();
+  };
   d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
     FGC_TRY(expectRank(ctx, 0, 4, "(batch, height, width, channels)"));
     auto size = ctx.attrs().ints("size");

@@ -27,6 +27,23 @@ static void registerEmbedding(OpRegistry &r) {
     out.shape.push_back(a.i("output_dim"));
     return std::vector<TensorType>{out};
   };
+  d.lower = [](LowerContext &ctx) -> Status {
+    const Buffer &in = ctx.buffer(ctx.input(0));
+    SymSize count = in.elements();
+    int indices = ctx.input(0);
+    if (in.dtype == schema::FLOAT32 && !in.indexInput) {
+      // Keras casts float indices to integers first.
+      indices = ctx.indexBuffer(count, in.shape);
+      ctx.call(kernel("fgc_cast_f32_to_i32",
+                      {ctx.buf(ctx.input(0)), ctx.buf(indices), ctx.size(count)}));
+    }
+    bool wide = ctx.buffer(indices).dtype == schema::INT64;
+    ctx.call(kernel(wide ? "fgc_embedding_i64" : "fgc_embedding_i32",
+                    {ctx.buf(indices), ctx.size(count), ctx.buf(ctx.param("embeddings")),
+                     ctx.i64(ctx.attrs().i("input_dim")), ctx.i64(ctx.attrs().i("output_dim")),
+                     ctx.buf(ctx.output(0))}));
+    return Status::ok();
+  };
   d.params = [](const OpContext &ctx) {
     auto a = ctx.attrs();
     return std::vector<ParamSpec>{{"embeddings",
@@ -63,6 +80,41 @@ static void registerLSTM(OpRegistry &r) {
     d.attrs.push_back(objectAttr(n, ""));
   d.minInputs = 1;
   d.maxInputs = 3;
+  d.lower = [](LowerContext &ctx) -> Status {
+    auto a = ctx.attrs();
+    if (a.b("go_backwards"))
+      return ctx.error("go_backwards is not supported by the runtime yet");
+    auto act = ctx.activation(a.s("activation"));
+    if (!act)
+      return act.error();
+    auto rec = ctx.activation(a.s("recurrent_activation"));
+    if (!rec)
+      return rec.error();
+    const auto &in = ctx.inShape(0);
+    Arg p;
+    p.kind = Arg::Kind::Struct;
+    p.structType = "fgc_lstm_params";
+    Arg returnSequences;
+    returnSequences.kind = Arg::Kind::Int;
+    returnSequences.intValue = a.b("return_sequences") ? 1 : 0;
+    p.fields = {ctx.size(ctx.dim(in, 0)), ctx.size(ctx.dim(in, 1)), ctx.size(ctx.dim(in, 2)),
+                ctx.i64(a.i("units")), *act, *rec, returnSequences};
+    int bias = ctx.param("bias");
+    bool states = ctx.numInputs() == 3;
+    bool returnState = ctx.numOutputs() == 3;
+    Arg scratch;
+    scratch.kind = Arg::Kind::Scratch;
+    KernelCall c = kernel(
+        "fgc_lstm",
+        {p, ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")),
+         ctx.buf(ctx.param("recurrent_kernel")), bias >= 0 ? ctx.buf(bias) : ctx.null(),
+         states ? ctx.buf(ctx.input(1)) : ctx.null(), states ? ctx.buf(ctx.input(2)) : ctx.null(),
+         ctx.buf(ctx.output(0)), returnState ? ctx.buf(ctx.output(1)) : ctx.null(),
+         returnState ? ctx.buf(ctx.output(2)) : ctx.null(), scratch});
+    c.scratchFunction = "fgc_lstm_scratch_size";
+    ctx.call(c);
+    return Status::ok();
+  };
   d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
     auto a = ctx.attrs();
     FGC_TRY(expectRank(ctx, 0, 3, "(batch, steps, features)"));

@@ -7,7 +7,10 @@
 //   fgc ops                  list the layer classes fgc knows
 //
 // Every failure prints one `fgc: error: ...` line naming the file, layer and shapes, and exits 1.
+#include "compiler/codegen/CppEmitter.h"
+#include "compiler/codegen/Lowering.h"
 #include "compiler/ir/OpRegistry.h"
+#include "compiler/support/AtomicFile.h"
 #include "compiler/report/Plot.h"
 #include "compiler/report/Summary.h"
 #include "frontend/GraphBuilder.h"
@@ -72,6 +75,66 @@ fgc::Status exportWeightsAsNpy(const fgc::Graph &g, const std::string &dir,
   return fgc::Status::ok();
 }
 
+std::string stemOf(const std::string &path) {
+  auto dot = path.find_last_of('.');
+  auto slash = path.find_last_of('/');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+    return path;
+  return path.substr(0, dot);
+}
+
+std::string baseName(const std::string &path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+int compileModel(fgc::Graph &g, const std::string &model, const std::string &output,
+                 std::string headerPath, const std::string &ns, const std::string &className,
+                 const std::string &weightsMode, std::string weightsPath) {
+  if (auto s = fgc::initializeWeights(g); !s)
+    return fail(s.error().withContext(model));
+  auto program = fgc::lowerForInference(g);
+  if (!program)
+    return fail(program.error().withContext(model));
+  std::string stem = stemOf(output);
+  if (headerPath.empty())
+    headerPath = stem + ".h";
+  fgc::CppOptions o;
+  o.ns = ns;
+  o.className = className;
+  o.headerName = baseName(headerPath);
+  o.sourceName = baseName(model);
+  o.weights = weightsMode == "blob"   ? fgc::WeightsEmbedding::Blob
+              : weightsMode == "file" ? fgc::WeightsEmbedding::File
+                                      : fgc::WeightsEmbedding::Inline;
+  std::string blobPath = stem + ".weights.bin";
+  std::string fgcwPath = stem + ".fgcw";
+  if (o.weights == fgc::WeightsEmbedding::Blob)
+    o.weightsFileName = baseName(blobPath);
+  if (o.weights == fgc::WeightsEmbedding::File)
+    o.weightsFileName = weightsPath.empty() ? baseName(fgcwPath) : weightsPath;
+  auto out = fgc::emitCpp(*program, o);
+  if (!out)
+    return fail(out.error().withContext(model));
+  std::vector<std::pair<std::string, const std::string *>> files = {{headerPath, &out->header},
+                                                                    {output, &out->source}};
+  if (o.weights == fgc::WeightsEmbedding::Blob) {
+    files.push_back({blobPath, &out->blob});
+    files.push_back({stem + ".weights.S", &out->assembly});
+  }
+  for (const auto &[path, text] : files)
+    if (auto s = fgc::writeFileAtomic(path, *text); !s)
+      return fail(s.error());
+  if (o.weights == fgc::WeightsEmbedding::File)
+    if (auto s = fgc::saveWeightsFile(g, fgcwPath); !s)
+      return fail(s.error());
+  for (const auto &[path, text] : files)
+    fmt::print("wrote {}\n", path);
+  if (o.weights == fgc::WeightsEmbedding::File)
+    fmt::print("wrote {}\n", fgcwPath);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -121,6 +184,25 @@ int main(int argc, char **argv) {
                         "the seed if the model has none), for reference tools such as NumPy");
   exportWeights->add_option("MODEL", model, "Model file (.pb or .pbtxt)")->required();
   exportWeights->add_option("-o,--output", outDir, "Output directory")->required();
+
+  std::string headerPath, ns, className, weightsMode = "inline", weightsPath;
+  auto *compile = app.add_subcommand(
+      "compile", "Emit standalone C++ (a model class calling the fgc runtime) for inference");
+  compile->add_option("MODEL", model, "Model file (.pb or .pbtxt)")->required();
+  compile->add_option("-o,--output", output, "The C++ source to write (e.g. model.cpp)")
+      ->required();
+  compile->add_option("--header", headerPath, "The header to write (default: OUTPUT with .h)");
+  compile->add_option("--namespace", ns, "C++ namespace (default: the model name)");
+  compile->add_option("--class", className, "Class name (default: the model name in CamelCase)");
+  compile
+      ->add_option("--weights", weightsMode,
+                   "How the program gets its weights: inline (C++ arrays, small models), blob "
+                   "(OUTPUT-stem.weights.bin linked through OUTPUT-stem.weights.S), file (a "
+                   ".fgcw file loaded at run time)")
+      ->check(CLI::IsMember({"inline", "blob", "file"}));
+  compile->add_option("--weights-path", weightsPath,
+                      "file mode: where the program looks for the weights by default (default: "
+                      "OUTPUT-stem.fgcw); the file is written beside OUTPUT");
 
   app.add_subcommand("ops", "List the layer classes fgc supports");
 
@@ -174,6 +256,8 @@ int main(int argc, char **argv) {
                weights ? "weights present" : fmt::format("initialized from seed {}", g.seed));
     return 0;
   }
+  if (compile->parsed())
+    return compileModel(g, model, output, headerPath, ns, className, weightsMode, weightsPath);
   if (exportWeights->parsed()) {
     if (auto s = fgc::initializeWeights(g); !s)
       return fail(s.error().withContext(model));

@@ -1,0 +1,64 @@
+# fgc_add_model(TARGET MODEL_FILE
+#               [NAMESPACE ns] [CLASS name] [WEIGHTS inline|blob|file] [OUTPUT_NAME stem])
+#
+# Compiles MODEL_FILE with `fgc compile` at build time and adds a static library TARGET holding
+# the generated model class, linked to the fgc runtime. Include "<stem>.h" (stem defaults to
+# TARGET) to use it. With WEIGHTS file, the weights file is <build dir>/<stem>.fgcw; its path is
+# in the variable <TARGET>_WEIGHTS_FILE and in the target property FGC_WEIGHTS_FILE.
+#
+# Inside the fgc build the compiler is the `fgc` target; an outside project gets it from
+# find_package(fgc), which defines the imported target fgc::fgc.
+function(fgc_add_model target model)
+  cmake_parse_arguments(M "" "NAMESPACE;CLASS;WEIGHTS;OUTPUT_NAME" "" ${ARGN})
+  if(NOT M_OUTPUT_NAME)
+    set(M_OUTPUT_NAME ${target})
+  endif()
+  if(NOT M_WEIGHTS)
+    set(M_WEIGHTS inline)
+  endif()
+  if(TARGET fgc)
+    set(compiler $<TARGET_FILE:fgc>)
+    set(compilerDep fgc)
+  elseif(TARGET fgc::fgc)
+    set(compiler $<TARGET_FILE:fgc::fgc>)
+    set(compilerDep fgc::fgc)
+  else()
+    message(FATAL_ERROR "fgc_add_model: no fgc compiler target (use find_package(fgc))")
+  endif()
+  get_filename_component(model "${model}" ABSOLUTE)
+  set(dir ${CMAKE_CURRENT_BINARY_DIR}/${target}.fgc)
+  set(stem ${dir}/${M_OUTPUT_NAME})
+  set(args compile ${model} -o ${stem}.cpp --weights ${M_WEIGHTS})
+  if(M_NAMESPACE)
+    list(APPEND args --namespace ${M_NAMESPACE})
+  endif()
+  if(M_CLASS)
+    list(APPEND args --class ${M_CLASS})
+  endif()
+  set(outputs ${stem}.cpp ${stem}.h)
+  set(sources ${stem}.cpp)
+  if(M_WEIGHTS STREQUAL "blob")
+    list(APPEND outputs ${stem}.weights.S ${stem}.weights.bin)
+    list(APPEND sources ${stem}.weights.S)
+    set_source_files_properties(${stem}.weights.S PROPERTIES
+      LANGUAGE ASM COMPILE_OPTIONS "-Wa,-I${dir}" OBJECT_DEPENDS ${stem}.weights.bin)
+  elseif(M_WEIGHTS STREQUAL "file")
+    list(APPEND outputs ${stem}.fgcw)
+    set(${target}_WEIGHTS_FILE ${stem}.fgcw PARENT_SCOPE)
+  endif()
+  add_custom_command(
+    OUTPUT ${outputs}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${dir}
+    COMMAND ${compiler} ${args} > /dev/null
+    DEPENDS ${model} ${compilerDep}
+    COMMENT "fgc compile ${model}"
+    VERBATIM)
+  add_library(${target} STATIC ${sources})
+  target_include_directories(${target} PUBLIC ${dir})
+  if(TARGET fgc_runtime)
+    target_link_libraries(${target} PUBLIC fgc_runtime)
+  else()
+    target_link_libraries(${target} PUBLIC fgc::runtime)
+  endif()
+  set_target_properties(${target} PROPERTIES FGC_WEIGHTS_FILE "${stem}.fgcw")
+endfunction()
