@@ -1,0 +1,101 @@
+// The emitted C++ is pinned by golden files and is deterministic: the same model compiles to the
+// same bytes every time, in every weights mode.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const fs::path kDir = fs::path(FGC_SOURCE_DIR) / "tests/codegen";
+const std::string kFgc = std::string(FGC_BINARY_DIR) + "/tools/fgc/fgc";
+
+// Runs `fgc compile MODEL -o DIR/NAME.cpp ARGS` in DIR; returns the exit status.
+int compile(const fs::path &model, const fs::path &dir, const std::string &args) {
+  fs::create_directories(dir);
+  std::string cmd = "cd '" + dir.string() + "' && '" + kFgc + "' compile '" + model.string() +
+                    "' -o tiny.cpp --header tiny.h " + args + " > /dev/null";
+  return std::system(cmd.c_str());
+}
+
+fs::path scratchDir(const std::string &name) {
+  fs::path d = fs::temp_directory_path() / ("fgc_codegen_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+} // namespace
+
+TEST_CASE("emitted C++ matches the golden files", "[codegen][golden]") {
+  fs::path out = scratchDir("golden");
+  // Compile with the same relative paths as update_golden.sh, in a scratch copy.
+  fs::create_directories(out);
+  fs::copy_file(kDir / "tiny.pbtxt", out / "tiny.pbtxt");
+  REQUIRE(compile(fs::path("..") / "tiny.pbtxt", out / "golden", "") == 0);
+  for (const char *f : {"tiny.h", "tiny.cpp"}) {
+    INFO(f << " differs from tests/codegen/golden: run tests/codegen/update_golden.sh and review "
+              "the diff");
+    CHECK(slurp(out / "golden" / f) == slurp(kDir / "golden" / f));
+  }
+  fs::remove_all(out);
+}
+
+TEST_CASE("compiling twice gives identical bytes in every weights mode", "[codegen][determinism]") {
+  fs::path model = fs::path(FGC_SOURCE_DIR) / "samples/ticket_classifier/model.pbtxt";
+  for (const std::string mode : {"inline", "blob", "file"}) {
+    SECTION(mode) {
+      fs::path a = scratchDir("det_a"), b = scratchDir("det_b");
+      REQUIRE(compile(model, a, "--weights " + mode) == 0);
+      REQUIRE(compile(model, b, "--weights " + mode) == 0);
+      int files = 0;
+      for (const auto &e : fs::directory_iterator(a)) {
+        INFO(e.path().filename());
+        CHECK(slurp(e.path()) == slurp(b / e.path().filename()));
+        ++files;
+      }
+      CHECK(files == (mode == "inline" ? 2 : mode == "blob" ? 4 : 3));
+      fs::remove_all(a);
+      fs::remove_all(b);
+    }
+  }
+}
+
+TEST_CASE("models fgc cannot compile get one clear error", "[codegen][errors]") {
+  fs::path dir = scratchDir("errors");
+  fs::create_directories(dir);
+  std::ofstream(dir / "grouped.pbtxt") << R"(schema_version: 1
+name: "grouped"
+layers { class_name: "InputLayer" name: "x"
+         config { key: "batch_input_shape" value { ints { values: [-1, 8, 8, 4] } } } }
+layers { class_name: "Conv2D" name: "gconv"
+         config { key: "filters" value { i: 4 } }
+         config { key: "kernel_size" value { i: 3 } }
+         config { key: "groups" value { i: 2 } }
+         nodes { inputs { layer: "x" } } }
+inputs { layer: "x" }
+outputs { layer: "gconv" }
+)";
+  std::string cmd = "cd '" + dir.string() + "' && '" + kFgc +
+                    "' compile grouped.pbtxt -o g.cpp 2> err.txt > /dev/null";
+  int status = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  std::string err = slurp(dir / "err.txt");
+  CHECK(err.find("grouped.pbtxt") != std::string::npos);
+  CHECK(err.find("layer 'gconv' (Conv2D)") != std::string::npos);
+  CHECK(err.find("groups=2") != std::string::npos);
+  CHECK(!fs::exists(dir / "g.cpp"));
+  fs::remove_all(dir);
+}
