@@ -7,7 +7,9 @@
 #include "fgc/runtime/kernels.h"
 
 #include <Eigen/Core>
+#include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace fgc::runtime::detail {
@@ -29,10 +31,31 @@ int numThreads();
 // forking would cost more than it saves, and inside a caller's parallel region.
 int threadsFor(int64_t work);
 
+// Splits [0, rows) into one contiguous block per thread and runs fn(first, last)
+// on each block with a single fork/join; threads are capped by maxThreads (the
+// caller's judgement of how many the work can use). Runs fn(0, rows) on the
+// calling thread when one thread suffices or inside a parallel region.
+template <typename Fn> void parallelRows(int64_t rows, int64_t maxThreads, Fn &&fn) {
+  int64_t threads = std::min<int64_t>({numThreads(), rows, maxThreads});
+  if (threads <= 1 || omp_in_parallel()) {
+    fn(int64_t(0), rows);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(threads))
+  {
+    int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
+    fn(rows * id / count, rows * (id + 1) / count);
+  }
+}
+
 // C (m, n) = A (m, k) B, or C += A B when accumulate; B is (k, n), or (n, k) read
 // transposed when transposeB. All row-major. Splits rows across threads.
 void gemm(const float *a, const float *b, float *c, int64_t m, int64_t k, int64_t n,
           bool transposeB = false, bool accumulate = false);
+
+// Threads worth using for a GEMM-shaped job of m output rows and m*k*n
+// multiply-adds (at least 16 rows and 2^18 multiply-adds per thread).
+int64_t gemmThreads(int64_t m, int64_t k, int64_t n);
 
 // Applies an activation in place to a (rows, cols) array; SOFTMAX normalises
 // rows. The activation must already be validated.

@@ -169,19 +169,27 @@ int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kern
                 static_cast<long long>(p->in_h), static_cast<long long>(p->in_w));
   const int64_t depth = p->kernel_h * p->kernel_w * p->in_c;
   const int64_t total = p->batch * g.outH * g.outW;
+  const int64_t outC = p->out_c;
   if (isPointwise(*p)) {
-    gemm(input, kernel, output, total, depth, p->out_c);
-    biasActivation(output, total, p->out_c, bias, p->activation);
+    parallelRows(total, gemmThreads(total, depth, outC), [&](int64_t first, int64_t last) {
+      gemm(input + first * depth, kernel, output + first * outC, last - first, depth, outC);
+      biasActivation(output + first * outC, last - first, outC, bias, p->activation);
+    });
     return FGC_OK;
   }
   FGC_CHECK_PTR(Name, scratch);
   const int64_t tile = convTileRows(*p, g);
-  for (int64_t first = 0; first < total; first += tile) {
-    int64_t rows = std::min(tile, total - first);
-    im2col(*p, g, input, first, rows, scratch);
-    float *dst = output + first * p->out_c;
-    gemm(scratch, kernel, dst, rows, depth, p->out_c);
-    biasActivation(dst, rows, p->out_c, bias, p->activation);
+  for (int64_t begin = 0; begin < total; begin += tile) {
+    int64_t rows = std::min(tile, total - begin);
+    // One fork/join per tile: each thread gathers, multiplies and finishes its
+    // own rows, in its own rows of the scratch.
+    parallelRows(rows, gemmThreads(rows, depth, outC), [&](int64_t first, int64_t last) {
+      float *cols = scratch + first * depth;
+      float *dst = output + (begin + first) * outC;
+      im2col(*p, g, input, begin + first, last - first, cols);
+      gemm(cols, kernel, dst, last - first, depth, outC);
+      biasActivation(dst, last - first, outC, bias, p->activation);
+    });
   }
   return FGC_OK;
 }
@@ -214,11 +222,13 @@ int fgc_conv2d_transpose(const fgc_conv2d_params *p, const float *input, const f
          /*transposeB=*/true);
     float *dst = output + first * outImage;
 #pragma omp parallel for collapse(2) num_threads(threadsFor(images * outImage * p->kernel_h)) schedule(static)
-    for (int64_t n = 0; n < images; ++n)
-      for (int64_t oy = 0; oy < g.outH; ++oy)
-        gatherTransposeRow(*p, g, scratch + n * inPixels * taps, oy,
-                           dst + n * outImage + oy * g.outW * p->out_c);
-    biasActivation(dst, images * g.outH * g.outW, p->out_c, bias, p->activation);
+    for (int64_t n = 0; n < images; ++n) {
+      for (int64_t oy = 0; oy < g.outH; ++oy) {
+        float *row = dst + n * outImage + oy * g.outW * p->out_c;
+        gatherTransposeRow(*p, g, scratch + n * inPixels * taps, oy, row);
+        biasActivation(row, g.outW, p->out_c, bias, p->activation);
+      }
+    }
   }
   return FGC_OK;
 }

@@ -189,8 +189,11 @@ int fgc_dense(const float *x, const float *kernel, const float *bias, float *y, 
   FGC_CHECK_POSITIVE(Name, in);
   FGC_CHECK_POSITIVE(Name, out);
   FGC_CHECK_ACTIVATION(Name, act);
-  gemm(x, kernel, y, rows, in, out);
-  biasActivation(y, rows, out, bias, act);
+  // One fork/join: each thread multiplies its rows and finishes them.
+  parallelRows(rows, gemmThreads(rows, in, out), [&](int64_t first, int64_t last) {
+    gemm(x + first * in, kernel, y + first * out, last - first, in, out);
+    biasActivation(y + first * out, last - first, out, bias, act);
+  });
   return FGC_OK;
 }
 

@@ -7,10 +7,6 @@
 // whatever the thread count.
 #include "common.h"
 
-#include <omp.h>
-
-#include <algorithm>
-
 namespace fgc::runtime::detail {
 
 namespace {
@@ -36,25 +32,20 @@ void gemmRows(const float *a, const float *b, float *c, int64_t rows, int64_t k,
 
 } // namespace
 
-void gemm(const float *a, const float *b, float *c, int64_t m, int64_t k, int64_t n,
-          bool transposeB, bool accumulate) {
-  // Each thread gets at least this many multiply-adds and output rows, so the
-  // fork/join and the per-thread packing of B stay small next to the work.
+int64_t gemmThreads(int64_t m, int64_t k, int64_t n) {
   constexpr double MinWorkPerThread = 1 << 18;
   constexpr int64_t MinRowsPerThread = 16;
   double work = double(m) * double(k) * double(n);
-  int64_t threads = std::min<int64_t>({numThreads(), m / MinRowsPerThread,
-                                       static_cast<int64_t>(work / MinWorkPerThread)});
-  if (threads <= 1 || omp_in_parallel()) {
-    gemmRows(a, b, c, m, k, n, transposeB, accumulate);
-    return;
-  }
-#pragma omp parallel num_threads(static_cast<int>(threads))
-  {
-    int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
-    int64_t first = m * id / count, last = m * (id + 1) / count;
+  return std::min<int64_t>(m / MinRowsPerThread, static_cast<int64_t>(work / MinWorkPerThread));
+}
+
+void gemm(const float *a, const float *b, float *c, int64_t m, int64_t k, int64_t n,
+          bool transposeB, bool accumulate) {
+  // Enough multiply-adds and rows per thread that the fork/join and each
+  // thread's own packing of B stay small next to the work.
+  parallelRows(m, gemmThreads(m, k, n), [&](int64_t first, int64_t last) {
     gemmRows(a + first * k, b, c + first * n, last - first, k, n, transposeB, accumulate);
-  }
+  });
 }
 
 } // namespace fgc::runtime::detail

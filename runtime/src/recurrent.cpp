@@ -25,12 +25,12 @@ int checkLstm(const char *name, const fgc_lstm_params *p) {
   return FGC_OK;
 }
 
-// One step's cell update for every batch row, given the gate pre-activations
-// (batch, 4 units) laid out i, f, c, o. Updates c and h in place.
-void lstmCell(const fgc_lstm_params &p, float *gates, float *h, float *c) {
+// One step's cell update for batch rows [first, last), given their gate
+// pre-activations (batch, 4 units) laid out i, f, c, o. Updates c and h in place.
+void lstmCell(const fgc_lstm_params &p, float *gates, float *h, float *c, int64_t first,
+              int64_t last) {
   const int64_t u = p.units;
-#pragma omp parallel for num_threads(threadsFor(p.batch * u * 32)) schedule(static)
-  for (int64_t b = 0; b < p.batch; ++b) {
+  for (int64_t b = first; b < last; ++b) {
     float *z = gates + b * 4 * u;
     applyElementwise(p.recurrent_activation, z, 2 * u);
     applyElementwise(p.activation, z + 2 * u, u);
@@ -83,15 +83,23 @@ int fgc_lstm(const fgc_lstm_params *p, const float *input, const float *kernel,
   else
     std::fill(c, c + batch * u, 0.0f);
 
-  MatrixMap gateMatrix(gates, batch, g);
-  for (int64_t t = 0; t < steps; ++t) {
-    gateMatrix = StridedConstMap(projected + t * g, batch, g, Eigen::OuterStride<>(steps * g));
-    gemm(h, recurrent_kernel, gates, batch, u, g, /*transposeB=*/false, /*accumulate=*/true);
-    lstmCell(*p, gates, h, c);
-    if (p->return_sequences)
-      for (int64_t b = 0; b < batch; ++b)
-        std::memcpy(output + (b * steps + t) * u, h + b * u, sizeof(float) * u);
-  }
+  // Batch rows are independent through time, so each thread runs every step
+  // for its own block of rows: one fork/join per call, none per step.
+  const double work = double(batch) * double(steps) * double(u) * double(g);
+  parallelRows(batch, static_cast<int64_t>(work / (1 << 18)), [&](int64_t first, int64_t last) {
+    const int64_t rows = last - first;
+    MatrixMap gateMatrix(gates + first * g, rows, g);
+    for (int64_t t = 0; t < steps; ++t) {
+      gateMatrix = StridedConstMap(projected + (first * steps + t) * g, rows, g,
+                                   Eigen::OuterStride<>(steps * g));
+      gemm(h + first * u, recurrent_kernel, gates + first * g, rows, u, g,
+           /*transposeB=*/false, /*accumulate=*/true);
+      lstmCell(*p, gates, h, c, first, last);
+      if (p->return_sequences)
+        for (int64_t b = first; b < last; ++b)
+          std::memcpy(output + (b * steps + t) * u, h + b * u, sizeof(float) * u);
+    }
+  });
   if (!p->return_sequences)
     std::memcpy(output, h, sizeof(float) * batch * u);
   if (h_out)
