@@ -69,7 +69,7 @@ Status loadWeightsFile(Graph &graph, const std::string &path) {
     const auto &e = *it->second;
     std::vector<Dim> shape(e.shape().begin(), e.shape().end());
     if (shape != p.type.shape || e.dtype() != p.type.dtype) {
-      status = Error::format("{}: weight '{}' of {} has shape {} {} in the file, the layer needs {} "
+      status = Error::format("{}: weight '{}' of {} is {} {} in the file, but the layer needs {} "
                              "{}",
                              path, p.name, layer.describe(), dtypeName(e.dtype()),
                              shapeToString(shape), dtypeName(p.type.dtype),

@@ -51,6 +51,9 @@ Expected<std::string> readFile(const std::string &path) {
     return Error::format("{}: cannot open: {}", path, std::strerror(errno));
   if (S_ISDIR(st.st_mode))
     return Error::format("{}: is a directory, expected a file", path);
+  // Devices and pipes could block or never end (/dev/zero): only regular files are read.
+  if (!S_ISREG(st.st_mode))
+    return Error::format("{}: not a regular file", path);
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return Error::format("{}: cannot open: {}", path, std::strerror(errno));

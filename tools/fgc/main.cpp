@@ -206,6 +206,9 @@ int main(int argc, char **argv) {
 
   app.add_subcommand("ops", "List the layer classes fgc supports");
 
+  for (CLI::App *sub : app.get_subcommands([](CLI::App *) { return true; }))
+    sub->set_version_flag("--version", std::string("fgc ") + FGC_VERSION);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
