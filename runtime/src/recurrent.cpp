@@ -84,9 +84,10 @@ int fgc_lstm(const fgc_lstm_params *p, const float *input, const float *kernel,
     std::fill(c, c + batch * u, 0.0f);
 
   // Batch rows are independent through time, so each thread runs every step
-  // for its own block of rows: one fork/join per call, none per step.
-  const double work = double(batch) * double(steps) * double(u) * double(g);
-  parallelRows(batch, static_cast<int64_t>(work / (1 << 18)), [&](int64_t first, int64_t last) {
+  // for its own block of rows: one fork/join per call, none per step. Blocks
+  // keep >= 16 rows like gemm()'s, so h U stays a GEMM (never a GEMV) and
+  // sums in the same order whatever the thread count.
+  parallelRows(batch, gemmThreads(batch, u, g * steps), [&](int64_t first, int64_t last) {
     const int64_t rows = last - first;
     MatrixMap gateMatrix(gates + first * g, rows, g);
     for (int64_t t = 0; t < steps; ++t) {

@@ -76,6 +76,17 @@ TEST_CASE("kernels give bit-identical results for any thread count", "[runtime][
     });
   }
   {
+    // A small batch with big units: too few rows to split, whatever the work.
+    fgc_lstm_params p{3, 20, 16, 256, FGC_ACT_TANH, FGC_ACT_HARD_SIGMOID, 0};
+    auto x = randomVector(3 * 20 * 16, 13), w = randomVector(16 * 1024, 14),
+         u = randomVector(256 * 1024, 15);
+    std::vector<float> y(3 * 256), scratch(fgc_lstm_scratch_size(&p));
+    requireThreadIndependent("lstm small batch", y, [&] {
+      return fgc_lstm(&p, x.data(), w.data(), u.data(), nullptr, nullptr, nullptr, y.data(),
+                      nullptr, nullptr, scratch.data());
+    });
+  }
+  {
     int64_t shape[3] = {16, 300, 70};
     auto x = randomVector(16 * 300 * 70, 12);
     std::vector<float> y(x.size());
