@@ -1,0 +1,373 @@
+#!/usr/bin/python3
+"""Inference benchmark: fgc-generated code against PyTorch eager and TorchScript, in one run.
+
+What it does (see bench/README.md for the figures and how to read them):
+  1. configures and builds the harness executables (bench/bench_inference.cpp, one per sample
+     model, -DFGC_BUILD_BENCH=ON, Release) in --build-dir;
+  2. exports each model's weights with `fgc export-weights` (Keras layouts, .npy);
+  3. builds the same networks as plain torch.nn modules with those weights; the input arrives
+     NHWC as fgc takes it and the module permutes to NCHW itself (the permutes are timed, as a
+     deployment fed NHWC data would pay them);
+  4. for every (model, batch) point and thread count, times fgc's predict(), torch eager and
+     TorchScript (trace + freeze, and additionally optimize_for_inference; the faster of the two
+     is reported) under torch.inference_mode(), each in its own process, the point's runs
+     interleaved over --rounds rounds (the best median over rounds is kept, to damp load from
+     other processes);
+  5. checks that fgc's and torch's outputs agree on the same input (max abs difference);
+  6. prints one table: fgc / eager / TorchScript ms per batch (median), samples/s, and the
+     ratios torch/fgc (> 1: fgc faster).
+Torch runs in child processes (`--worker`) so that OpenBLAS sees the environment chosen for it
+(--openblas-env both also times torch with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed).
+
+Run with Debian's python (python3-torch 1.13): /usr/bin/python3 bench/run_inference.py
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+MODELS = {
+    "mnist_mlp": dict(file="samples/mnist_mlp/model.pbtxt", input=(784,)),
+    "toy_resnet": dict(file="samples/toy_resnet/model.pbtxt", input=(32, 32, 3)),
+    "conv_autoencoder": dict(file="samples/conv_autoencoder/model.pbtxt", input=(28, 28, 1)),
+}
+POINTS = [("mnist_mlp", 1), ("mnist_mlp", 64), ("mnist_mlp", 4096),
+          ("toy_resnet", 1), ("toy_resnet", 64), ("conv_autoencoder", 64)]
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+# --------------------------------------------------------------------------------------------
+# Torch side (imported only in worker processes)
+
+def torch_modules():
+    """The three sample networks as torch.nn modules taking NHWC input (Keras semantics)."""
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    class MnistMlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = nn.Linear(784, 64)
+            self.dense_1 = nn.Linear(64, 64)
+            self.dense_2 = nn.Linear(64, 10)
+
+        def forward(self, x):
+            x = F.relu(self.dense(x))
+            x = F.relu(self.dense_1(x))
+            return self.dense_2(x)
+
+    class ToyResnet(nn.Module):
+        # Keras 'same' 3x3 stride 1 is symmetric padding 1; 'valid' is padding 0.
+        def __init__(self):
+            super().__init__()
+            self.conv2d_8 = nn.Conv2d(3, 32, 3)
+            self.conv2d_9 = nn.Conv2d(32, 64, 3)
+            self.conv2d_10 = nn.Conv2d(64, 64, 3, padding=1)
+            self.conv2d_11 = nn.Conv2d(64, 64, 3, padding=1)
+            self.conv2d_12 = nn.Conv2d(64, 64, 3, padding=1)
+            self.conv2d_13 = nn.Conv2d(64, 64, 3, padding=1)
+            self.conv2d_14 = nn.Conv2d(64, 64, 3)
+            self.dense_6 = nn.Linear(64, 256)
+            self.dense_7 = nn.Linear(256, 10)
+
+        def forward(self, x):
+            x = x.permute(0, 3, 1, 2)  # NHWC -> NCHW
+            x = F.relu(self.conv2d_8(x))
+            x = F.relu(self.conv2d_9(x))
+            b1 = F.max_pool2d(x, 3, 3)
+            x = F.relu(self.conv2d_11(F.relu(self.conv2d_10(b1))))
+            b2 = x + b1
+            x = F.relu(self.conv2d_13(F.relu(self.conv2d_12(b2))))
+            x = x + b2
+            x = F.relu(self.conv2d_14(x))
+            x = x.mean(dim=(2, 3))
+            x = F.relu(self.dense_6(x))
+            return self.dense_7(x)  # dropout: identity at inference
+
+    class ConvAutoencoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv2d_4 = nn.Conv2d(1, 16, 3)
+            self.conv2d_5 = nn.Conv2d(16, 32, 3)
+            self.conv2d_6 = nn.Conv2d(32, 32, 3)
+            self.conv2d_7 = nn.Conv2d(32, 16, 3)
+            self.conv2d_transpose_4 = nn.ConvTranspose2d(1, 16, 3)
+            self.conv2d_transpose_5 = nn.ConvTranspose2d(16, 32, 3)
+            self.conv2d_transpose_6 = nn.ConvTranspose2d(32, 16, 3)
+            self.conv2d_transpose_7 = nn.ConvTranspose2d(16, 1, 3)
+
+        def forward(self, x):
+            x = x.permute(0, 3, 1, 2)  # NHWC -> NCHW
+            x = F.relu(self.conv2d_4(x))
+            x = F.relu(self.conv2d_5(x))
+            x = F.max_pool2d(x, 3, 3)
+            x = F.relu(self.conv2d_6(x))
+            x = F.relu(self.conv2d_7(x))
+            x = torch.amax(x, dim=(2, 3))  # GlobalMaxPooling2D: (N, 16)
+            x = x.reshape(-1, 1, 4, 4)  # Reshape((4, 4, 1)) in NHWC is this view in NCHW
+            x = F.relu(self.conv2d_transpose_4(x))
+            x = F.relu(self.conv2d_transpose_5(x))
+            x = F.interpolate(x, scale_factor=3, mode="nearest")  # UpSampling2D(3)
+            x = F.relu(self.conv2d_transpose_6(x))
+            x = F.relu(self.conv2d_transpose_7(x))
+            return x.permute(0, 2, 3, 1)  # NCHW -> NHWC
+
+    return {"mnist_mlp": MnistMlp, "toy_resnet": ToyResnet,
+            "conv_autoencoder": ConvAutoencoder}
+
+
+def load_weights(module, weight_dir):
+    """Copies Keras-layout weights (<layer path>/<name>.npy) into the module's parameters."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    def find(layer):
+        for root, dirs, _ in os.walk(weight_dir):
+            if os.path.basename(root) == layer:
+                return root
+        raise FileNotFoundError("no weights for layer %s under %s" % (layer, weight_dir))
+
+    for name, sub in module.named_children():
+        d = find(name)
+        kernel = torch.from_numpy(np.load(os.path.join(d, "kernel.npy")))
+        bias = torch.from_numpy(np.load(os.path.join(d, "bias.npy")))
+        if isinstance(sub, nn.Linear):
+            w = kernel.t()  # (in, out) -> (out, in)
+        else:
+            # Conv2D (kh, kw, in, out) -> (out, in, kh, kw);
+            # Conv2DTranspose (kh, kw, out, in) -> (in, out, kh, kw): the same permutation.
+            w = kernel.permute(3, 2, 0, 1)
+        assert w.shape == sub.weight.shape, (name, w.shape, sub.weight.shape)
+        with torch.no_grad():
+            sub.weight.copy_(w)
+            sub.bias.copy_(bias)
+
+
+def time_callable(fn, x, min_time, warmup, sample_ms, min_samples):
+    """Per-call median and min (seconds) over samples of k back-to-back calls, as the C++
+    harness does."""
+    start = time.perf_counter()
+    calls = 0
+    while calls < 10 or time.perf_counter() - start < warmup:
+        fn(x)
+        calls += 1
+    per_call = (time.perf_counter() - start) / calls
+    k = max(1, int(sample_ms * 1e-3 / per_call))
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < min_samples or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        for _ in range(k):
+            fn(x)
+        samples.append((time.perf_counter() - t0) / k)
+    return statistics.median(samples), min(samples)
+
+
+def worker(args):
+    """Times one model at one batch with torch (eager and TorchScript); prints JSON."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    spec = MODELS[args.model]
+    module = torch_modules()[args.model]()
+    load_weights(module, args.weights)
+    module.eval()
+    x = torch.from_numpy(np.fromfile(args.input, dtype=np.float32).reshape(
+        (args.batch,) + spec["input"]))
+    result = dict(model=args.model, batch=args.batch, threads=torch.get_num_threads(),
+                  blas=blas_info())
+    with torch.no_grad():
+        traced = torch.jit.trace(module, x)
+        frozen = torch.jit.freeze(traced)
+        optimized = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(module, x)))
+    timing = dict(min_time=args.min_time, warmup=args.warmup, sample_ms=1.0, min_samples=15)
+    with torch.inference_mode():
+        ref = module(x)
+        outputs = {}
+        for label, fn in (("eager", module), ("ts_frozen", frozen), ("ts_optimized", optimized)):
+            med, best = time_callable(fn, x, **timing)
+            result[label] = dict(median_ms=med * 1e3, min_ms=best * 1e3)
+            outputs[label] = fn(x)
+    fgc_out = np.fromfile(args.fgc_output, dtype=np.float32).reshape(tuple(ref.shape))
+    result["maxdiff_fgc"] = float(np.abs(fgc_out - ref.numpy()).max())
+    result["maxdiff_ts"] = max(float((outputs[k] - ref).abs().max())
+                               for k in ("ts_frozen", "ts_optimized"))
+    print(json.dumps(result))
+
+
+def blas_info():
+    """The BLAS library torch loaded and its settings, via threadpoolctl when available."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join("%s %s (%s, %s threads, %s)" % (
+        i.get("internal_api"), i.get("version"), i.get("architecture"), i.get("num_threads"),
+        i.get("filepath")) for i in libs) or "no BLAS found"
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+
+def run(cmd, **kw):
+    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def build(args):
+    run(["cmake", "-S", args.source_dir, "-B", args.build_dir, "-DCMAKE_BUILD_TYPE=Release",
+         "-DFGC_BUILD_BENCH=ON", "-DFGC_BUILD_TESTS=OFF", "-DFGC_BUILD_SAMPLES=OFF"]
+        + (["-DFGC_RUNTIME_ARCH=" + args.runtime_arch] if args.runtime_arch is not None else []),
+        stdout=subprocess.DEVNULL)
+    run(["cmake", "--build", args.build_dir, "-j", str(os.cpu_count() or 2), "--target", "fgc"]
+        + ["bench_" + m for m in MODELS], stdout=subprocess.DEVNULL)
+
+
+def fgc_point(args, model, batch, threads, input_path, output_path):
+    exe = os.path.join(args.build_dir, "bench", "bench_" + model)
+    out = run([exe, "--batch", str(batch), "--threads", str(threads), "--min-time",
+               str(args.min_time), "--warmup", str(args.warmup), "--input", input_path,
+               "--output", output_path], stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)
+
+
+def torch_point(args, model, batch, threads, weights, input_path, fgc_output, env):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--model", model, "--batch",
+           str(batch), "--threads", str(threads), "--weights", weights, "--input", input_path,
+           "--fgc-output", fgc_output, "--min-time", str(args.min_time), "--warmup",
+           str(args.warmup)]
+    out = run(cmd, stdout=subprocess.PIPE, text=True, env=env).stdout
+    return json.loads(out)
+
+
+def torch_envs(args):
+    base = dict(os.environ)
+    envs = [("env", base)]
+    if args.openblas_env == "both" and any(v in base for v in OPENBLAS_VARS):
+        bare = {k: v for k, v in base.items() if k not in OPENBLAS_VARS}
+        envs.append(("no-OPENBLAS_*", bare))
+    elif args.openblas_env == "unset":
+        envs = [("no-OPENBLAS_*", {k: v for k, v in base.items() if k not in OPENBLAS_VARS})]
+    return envs
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[2, 1],
+                   help="thread counts for both fgc and torch (default: 2 1)")
+    p.add_argument("--source-dir", default=REPO)
+    p.add_argument("--build-dir", default=os.path.join(REPO, "build-bench"))
+    p.add_argument("--runtime-arch", default=None,
+                   help="FGC_RUNTIME_ARCH for the build (default: leave the cache as is)")
+    p.add_argument("--no-build", action="store_true", help="use the executables already built")
+    p.add_argument("--only", nargs="+", help="models to run (default: all)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per point")
+    p.add_argument("--min-time", type=float, default=1.0, help="seconds timed per measurement")
+    p.add_argument("--warmup", type=float, default=0.3, help="seconds of warm-up per measurement")
+    p.add_argument("--openblas-env", choices=("keep", "unset", "both"), default="both",
+                   help="torch with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE as set, removed, or both")
+    p.add_argument("--json", help="also write all results to this file")
+    # worker mode (internal)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    p.add_argument("--input", help=argparse.SUPPRESS)
+    p.add_argument("--fgc-output", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        args.threads = args.threads[0]
+        return worker(args)
+
+    import numpy as np
+    if not args.no_build:
+        build(args)
+    fgc_exe = os.path.join(args.build_dir, "tools", "fgc", "fgc")
+    envs = torch_envs(args)
+    points = [pt for pt in POINTS if not args.only or pt[0] in args.only]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fgc-bench-") as tmp:
+        for model in sorted({m for m, _ in points}):
+            run([fgc_exe, "export-weights", os.path.join(args.source_dir, MODELS[model]["file"]),
+                 "-o", os.path.join(tmp, model)], stdout=subprocess.DEVNULL)
+        rng = np.random.default_rng(12345)
+        for threads in args.threads:
+            for model, batch in points:
+                x = rng.random((batch,) + MODELS[model]["input"], dtype=np.float32)
+                inp = os.path.join(tmp, "%s_%d.in.f32" % (model, batch))
+                outp = os.path.join(tmp, "%s_%d.out.f32" % (model, batch))
+                x.tofile(inp)
+                best = {}
+
+                def keep(key, median, minimum):
+                    old = best.get(key)
+                    best[key] = (min(median, old[0]), min(minimum, old[1])) if old else \
+                        (median, minimum)
+
+                extra = {}
+                for _ in range(args.rounds):
+                    f = fgc_point(args, model, batch, threads, inp, outp)
+                    keep("fgc", f["median_ms"], f["min_ms"])
+                    for label, env in envs:
+                        t = torch_point(args, model, batch, threads, os.path.join(tmp, model),
+                                        inp, outp, env)
+                        keep("eager/" + label, t["eager"]["median_ms"], t["eager"]["min_ms"])
+                        for ts in ("ts_frozen", "ts_optimized"):
+                            keep(ts + "/" + label, t[ts]["median_ms"], t[ts]["min_ms"])
+                        extra.update(maxdiff_fgc=t["maxdiff_fgc"], maxdiff_ts=t["maxdiff_ts"])
+                        extra["blas/" + label] = t["blas"]
+                row = dict(model=model, batch=batch, threads=threads, **extra)
+                row.update({k: dict(median_ms=v[0], min_ms=v[1]) for k, v in best.items()})
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    print_table(rows, envs)
+
+
+def print_table(rows, envs):
+    for label, _ in envs:
+        print("\ntorch environment: %s (OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s)" % (
+            label, *(dict(_)[v] if v in _ else "unset" for v in OPENBLAS_VARS)))
+        blas = next((r.get("blas/" + label) for r in rows if r.get("blas/" + label)), "?")
+        print("torch BLAS: %s" % blas)
+        head = ("model", "batch", "thr", "fgc ms", "eager ms", "ts ms", "ts", "eager/fgc",
+                "ts/fgc", "fgc min", "eager min", "ts min", "eager/fgc", "ts/fgc",
+                "fgc samples/s", "maxdiff")
+        fmt = "%-16s %5s %3s | %9s %9s %9s %3s %6s %6s | %9s %9s %9s %6s %6s | %10s %7s"
+        print(fmt % head)
+        for r in rows:
+            fgc, eager = r["fgc"], r["eager/" + label]
+            frozen, opt = r["ts_frozen/" + label], r["ts_optimized/" + label]
+            ts, which = (frozen, "frz") if frozen["median_ms"] <= opt["median_ms"] else (opt, "opt")
+            ts_min = min(frozen["min_ms"], opt["min_ms"])
+            print(fmt % (r["model"], r["batch"], r["threads"],
+                         "%.4f" % fgc["median_ms"], "%.4f" % eager["median_ms"],
+                         "%.4f" % ts["median_ms"], which,
+                         "%.2f" % (eager["median_ms"] / fgc["median_ms"]),
+                         "%.2f" % (ts["median_ms"] / fgc["median_ms"]),
+                         "%.4f" % fgc["min_ms"], "%.4f" % eager["min_ms"], "%.4f" % ts_min,
+                         "%.2f" % (eager["min_ms"] / fgc["min_ms"]),
+                         "%.2f" % (ts_min / fgc["min_ms"]),
+                         "%.0f" % (r["batch"] / fgc["median_ms"] * 1e3),
+                         "%.1e" % r["maxdiff_fgc"]))
+    print("\nLeft: median ms per batch (best median over rounds) and ratios torch/fgc; middle: "
+          "the fastest sample (min) and ratios of those; ts: the faster of TorchScript frozen "
+          "(frz) and optimize_for_inference (opt); ratios > 1: fgc faster; maxdiff: "
+          "max |fgc - torch eager| on the same input.")
+
+
+if __name__ == "__main__":
+    main()
