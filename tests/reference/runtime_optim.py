@@ -20,6 +20,7 @@ Regenerate (Debian's python3-torch and python3-numpy, hence /usr/bin):
 This rewrites tests/fixtures/runtime_optim/ from scratch; the output is deterministic.
 """
 
+import io
 import math
 import os
 import shutil
@@ -409,6 +410,63 @@ def make_schedules():
     case.close()
 
 
+# ---------------------------------------------------------------- data files
+
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64(state):
+    """One splitmix64 step: (new state, output)."""
+    state = (state + 0x9E3779B97F4A7C15) & MASK64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return state, z ^ (z >> 31)
+
+
+def shuffled(n, seed):
+    """Fisher-Yates from the last index down, j uniform in [0, i] by rejection sampling."""
+    order, state = list(range(n)), seed
+    for i in range(n - 1, 0, -1):
+        bound = i + 1
+        threshold = (1 << 64) % bound
+        while True:
+            state, r = splitmix64(state)
+            if r >= threshold:
+                break
+        j = r % bound
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def make_data():
+    """Small .npz archives written by NumPy itself (and two broken ones), and shuffle orders."""
+    import zipfile
+    case = Case("data", 600)
+    a = np.arange(12, dtype=np.float32).reshape(3, 4) / 4
+    b = np.array([3, 1, 4, 1, 5], dtype=np.int32)
+    c = np.array([[1, 2], [3, 4]], dtype=np.uint8)
+
+    def npz(name, members, compression=zipfile.ZIP_STORED):
+        # What numpy.savez(_compressed) writes, with a fixed timestamp so the bytes are stable.
+        with zipfile.ZipFile(os.path.join(case.dir, name), "w", compression) as z:
+            for member, value in members:
+                if isinstance(value, np.ndarray):
+                    buffer = io.BytesIO()
+                    np.lib.format.write_array(buffer, value)
+                    value = buffer.getvalue()
+                z.writestr(zipfile.ZipInfo(member, (1980, 1, 1, 0, 0, 0)), value, compression)
+
+    arrays = [("a.npy", a), ("labels.npy", b), ("pixels.npy", c)]
+    npz("stored.npz", arrays)
+    npz("deflated.npz", arrays, zipfile.ZIP_DEFLATED)
+    npz("bad_member.npz", [("x.npy", b"\x93NUMPY\x01\x00garbage")])
+    npz("not_npy.npz", [("readme.txt", b"hello")])
+    for n, seed in [(10, 0), (10, 42), (1000, 12345678901234567)]:
+        case.save("shuffle_%d_%d" % (n, seed), np.array(shuffled(n, seed), dtype=np.int64))
+    case.close()
+
+
 def main():
     if os.path.isdir(ROOT):
         shutil.rmtree(ROOT)
@@ -419,6 +477,7 @@ def main():
     make_optimizers()
     make_clipping()
     make_schedules()
+    make_data()
     print("wrote", ROOT)
 
 
