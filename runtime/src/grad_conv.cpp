@@ -1,0 +1,281 @@
+// Backward kernels of Conv2D and Conv2DTranspose (NHWC, Keras kernel layouts).
+//
+// Both layers relate a "grid" image and a "target" image through windows:
+// grid pixel (y, x) and tap (ky, kx) meet target pixel (y * stride + ky *
+// dilation - pad, ...). For Conv2D the grid is the output and the target the
+// input; for Conv2DTranspose the grid is the input and the target the output.
+// Gathering target pixels per grid pixel (im2col) in the caller's scratch, one
+// tile of grid pixels at a time, turns every gradient into GEMMs through
+// gemm(): Conv2D's dkernel = cols^T dz and dcols = dz K^T, followed by a
+// race-free gather of dcols onto the input (col2im); Conv2DTranspose's
+// dcols = im2col(dz), dinput = dcols K and dkernel = dcols^T input. Tiles
+// depend only on the shapes and are summed in order, so results do not
+// depend on the thread count.
+#include "grad_common.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace fgc::runtime::detail {
+
+namespace {
+
+constexpr int64_t ScratchTarget = int64_t(1) << 20;
+
+struct Window {
+  int64_t batch = 0, gridH = 0, gridW = 0, targetH = 0, targetW = 0, channels = 0;
+  int64_t kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1, padTop = 0, padLeft = 0;
+  int64_t depth() const { return kh * kw * channels; }
+  int64_t gridPixels() const { return batch * gridH * gridW; }
+};
+
+int checkConv(const char *name, const fgc_conv2d_params *p) {
+  FGC_CHECK_PTR(name, p);
+  FGC_CHECK_POSITIVE(name, p->batch);
+  FGC_CHECK_POSITIVE(name, p->in_h);
+  FGC_CHECK_POSITIVE(name, p->in_w);
+  FGC_CHECK_POSITIVE(name, p->in_c);
+  FGC_CHECK_POSITIVE(name, p->kernel_h);
+  FGC_CHECK_POSITIVE(name, p->kernel_w);
+  FGC_CHECK_POSITIVE(name, p->out_c);
+  FGC_CHECK_POSITIVE(name, p->stride_h);
+  FGC_CHECK_POSITIVE(name, p->stride_w);
+  FGC_CHECK_POSITIVE(name, p->dilation_h);
+  FGC_CHECK_POSITIVE(name, p->dilation_w);
+  if (p->padding != FGC_PADDING_VALID && p->padding != FGC_PADDING_SAME)
+    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: unknown padding %d", name,
+                static_cast<int>(p->padding));
+  FGC_CHECK_ACTIVATION(name, p->activation);
+  return FGC_OK;
+}
+
+Window baseWindow(const fgc_conv2d_params &p) {
+  Window w;
+  w.batch = p.batch;
+  w.kh = p.kernel_h;
+  w.kw = p.kernel_w;
+  w.sh = p.stride_h;
+  w.sw = p.stride_w;
+  w.dh = p.dilation_h;
+  w.dw = p.dilation_w;
+  return w;
+}
+
+// Conv2D: the grid is the output, the target the input.
+Window convWindow(const fgc_conv2d_params &p) {
+  Window w = baseWindow(p);
+  w.gridH = fgc_conv_output_length(p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.padding);
+  w.gridW = fgc_conv_output_length(p.in_w, p.kernel_w, p.stride_w, p.dilation_w, p.padding);
+  w.targetH = p.in_h;
+  w.targetW = p.in_w;
+  w.channels = p.in_c;
+  w.padTop = fgc_conv_pad_before(p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.padding);
+  w.padLeft = fgc_conv_pad_before(p.in_w, p.kernel_w, p.stride_w, p.dilation_w, p.padding);
+  return w;
+}
+
+// Conv2DTranspose: the grid is the input, the target the output.
+Window transposeWindow(const fgc_conv2d_params &p) {
+  Window w = baseWindow(p);
+  w.gridH = p.in_h;
+  w.gridW = p.in_w;
+  w.targetH = fgc_conv_transpose_output_length(p.in_h, p.kernel_h, p.stride_h, p.dilation_h,
+                                               p.padding);
+  w.targetW = fgc_conv_transpose_output_length(p.in_w, p.kernel_w, p.stride_w, p.dilation_w,
+                                               p.padding);
+  w.channels = p.out_c;
+  if (p.padding == FGC_PADDING_SAME) {
+    w.padTop = std::max<int64_t>((p.kernel_h - 1) * p.dilation_h + 1 - p.stride_h, 0) / 2;
+    w.padLeft = std::max<int64_t>((p.kernel_w - 1) * p.dilation_w + 1 - p.stride_w, 0) / 2;
+  }
+  return w;
+}
+
+int64_t tileRows(const Window &w) {
+  return std::min(w.gridPixels(), std::max<int64_t>(ScratchTarget / w.depth(), 32));
+}
+
+// Gathers the target window of grid pixels [first, first + rows): row r of
+// `out` (rows, depth) or, transposed, column r of `out` (depth, rows). Taps
+// outside the target are zero.
+void gather(const Window &w, const float *target, int64_t first, int64_t rows, float *out,
+            bool transposed) {
+  const int64_t depth = w.depth(), c = w.channels, pixels = w.gridH * w.gridW;
+#pragma omp parallel for num_threads(threadsFor(rows * depth)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t flat = first + r;
+    const int64_t n = flat / pixels, gy = (flat % pixels) / w.gridW, gx = flat % w.gridW;
+    const float *image = target + n * w.targetH * w.targetW * c;
+    for (int64_t ky = 0; ky < w.kh; ++ky) {
+      const int64_t ty = gy * w.sh - w.padTop + ky * w.dh;
+      for (int64_t kx = 0; kx < w.kw; ++kx) {
+        const int64_t tx = gx * w.sw - w.padLeft + kx * w.dw;
+        const bool inside = ty >= 0 && ty < w.targetH && tx >= 0 && tx < w.targetW;
+        const float *src = inside ? image + (ty * w.targetW + tx) * c : nullptr;
+        const int64_t tap = (ky * w.kw + kx) * c;
+        if (!transposed) {
+          float *dst = out + r * depth + tap;
+          if (inside)
+            std::memcpy(dst, src, sizeof(float) * c);
+          else
+            std::fill(dst, dst + c, 0.0f);
+        } else {
+          for (int64_t ci = 0; ci < c; ++ci)
+            out[(tap + ci) * rows + r] = inside ? src[ci] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// The adjoint of gather() for one tile: adds every entry of cols (rows,
+// depth) to the target pixel it was gathered from. Parallel over target rows
+// (each gathers the taps that reach it, in tap order), so there are no races.
+void scatterTile(const Window &w, const float *cols, int64_t first, int64_t rows,
+                 float *target) {
+  const int64_t depth = w.depth(), c = w.channels, pixels = w.gridH * w.gridW;
+  const int64_t last = first + rows - 1;
+  const int64_t n0 = first / pixels, n1 = last / pixels;
+  const int64_t gy0 = (first % pixels) / w.gridW, gy1 = (last % pixels) / w.gridW;
+  const int64_t spanH = (w.kh - 1) * w.dh + 1;
+  const int64_t lo = n0 * w.targetH + std::max<int64_t>(gy0 * w.sh - w.padTop, 0);
+  const int64_t hi = n1 * w.targetH + std::min<int64_t>(gy1 * w.sh - w.padTop + spanH - 1,
+                                                         w.targetH - 1);
+#pragma omp parallel for num_threads(threadsFor((hi - lo + 1) * w.targetW * depth)) schedule(static)
+  for (int64_t q = lo; q <= hi; ++q) {
+    const int64_t n = q / w.targetH, ty = q % w.targetH;
+    for (int64_t ky = 0; ky < w.kh; ++ky) {
+      const int64_t sy = ty + w.padTop - ky * w.dh;
+      if (sy < 0 || sy % w.sh != 0 || sy / w.sh >= w.gridH)
+        continue;
+      const int64_t gy = sy / w.sh;
+      for (int64_t tx = 0; tx < w.targetW; ++tx) {
+        float *dst = target + (q * w.targetW + tx) * c;
+        for (int64_t kx = 0; kx < w.kw; ++kx) {
+          const int64_t sx = tx + w.padLeft - kx * w.dw;
+          if (sx < 0 || sx % w.sw != 0 || sx / w.sw >= w.gridW)
+            continue;
+          const int64_t flat = (n * w.gridH + gy) * w.gridW + sx / w.sw;
+          if (flat < first || flat > last)
+            continue;
+          const float *src = cols + (flat - first) * depth + (ky * w.kw + kx) * c;
+          for (int64_t ci = 0; ci < c; ++ci)
+            dst[ci] += src[ci];
+        }
+      }
+    }
+  }
+}
+
+int checkBackward(const char *name, const fgc_conv2d_params *p, const float *input,
+                  const float *kernel, const float *z, const float *y, const float *dy,
+                  const float *dinput, const float *dkernel, const float *scratch) {
+  if (int status = checkConv(name, p))
+    return status;
+  FGC_CHECK_PTR(name, dy);
+  FGC_CHECK_PTR(name, scratch);
+  if (int status = checkActivationInputs(name, p->activation, z, y))
+    return status;
+  if (dinput)
+    FGC_CHECK_PTR(name, kernel);
+  if (dkernel)
+    FGC_CHECK_PTR(name, input);
+  return FGC_OK;
+}
+
+} // namespace
+
+} // namespace fgc::runtime::detail
+
+using namespace fgc::runtime::detail;
+
+extern "C" {
+
+size_t fgc_conv2d_backward_scratch_size(const fgc_conv2d_params *p) {
+  if (checkConv("fgc_conv2d_backward_scratch_size", p) != FGC_OK)
+    return 0;
+  Window w = convWindow(*p);
+  if (w.gridH < 1 || w.gridW < 1)
+    return 0;
+  const int64_t dz = p->activation == FGC_ACT_LINEAR ? 0 : w.gridPixels() * p->out_c;
+  return static_cast<size_t>(dz + tileRows(w) * w.depth());
+}
+
+int fgc_conv2d_backward(const fgc_conv2d_params *p, const float *input, const float *kernel,
+                        const float *z, const float *y, const float *dy, float *dinput,
+                        float *dkernel, float *dbias, float *scratch, int flags) {
+  constexpr const char *Name = "fgc_conv2d_backward";
+  if (int status = checkBackward(Name, p, input, kernel, z, y, dy, dinput, dkernel, scratch))
+    return status;
+  const Window w = convWindow(*p);
+  if (w.gridH < 1 || w.gridW < 1)
+    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: the window does not fit the input", Name);
+  const int64_t total = w.gridPixels(), depth = w.depth(), outC = p->out_c;
+  const int64_t dzSize = p->activation == FGC_ACT_LINEAR ? 0 : total * outC;
+  float *cols = scratch + dzSize;
+  const float *dz = fusedActivationGrad(p->activation, z, y, dy, total, outC, scratch);
+  const bool accParams = accumulateParams(flags);
+  if (dbias)
+    columnSums(dz, total, outC, dbias, accParams);
+  const int64_t tile = tileRows(w);
+  if (dkernel) {
+    for (int64_t begin = 0; begin < total; begin += tile) {
+      const int64_t rows = std::min(tile, total - begin);
+      gather(w, input, begin, rows, cols, /*transposed=*/true);
+      gemm(cols, dz + begin * outC, dkernel, depth, rows, outC, false, accParams || begin > 0);
+    }
+  }
+  if (dinput) {
+    zeroUnless(accumulateInput(flags), dinput, p->batch * p->in_h * p->in_w * p->in_c);
+    for (int64_t begin = 0; begin < total; begin += tile) {
+      const int64_t rows = std::min(tile, total - begin);
+      gemm(dz + begin * outC, kernel, cols, rows, outC, depth, /*transposeB=*/true);
+      scatterTile(w, cols, begin, rows, dinput);
+    }
+  }
+  return FGC_OK;
+}
+
+size_t fgc_conv2d_transpose_backward_scratch_size(const fgc_conv2d_params *p) {
+  if (checkConv("fgc_conv2d_transpose_backward_scratch_size", p) != FGC_OK)
+    return 0;
+  Window w = transposeWindow(*p);
+  const int64_t dz = p->activation == FGC_ACT_LINEAR
+                         ? 0
+                         : w.batch * w.targetH * w.targetW * p->out_c;
+  return static_cast<size_t>(dz + tileRows(w) * w.depth());
+}
+
+int fgc_conv2d_transpose_backward(const fgc_conv2d_params *p, const float *input,
+                                  const float *kernel, const float *z, const float *y,
+                                  const float *dy, float *dinput, float *dkernel, float *dbias,
+                                  float *scratch, int flags) {
+  constexpr const char *Name = "fgc_conv2d_transpose_backward";
+  if (int status = checkBackward(Name, p, input, kernel, z, y, dy, dinput, dkernel, scratch))
+    return status;
+  const Window w = transposeWindow(*p);
+  const int64_t outPixels = w.batch * w.targetH * w.targetW, outC = p->out_c;
+  const int64_t total = w.gridPixels(), taps = w.depth(), inC = p->in_c;
+  const int64_t dzSize = p->activation == FGC_ACT_LINEAR ? 0 : outPixels * outC;
+  float *cols = scratch + dzSize;
+  const float *dz = fusedActivationGrad(p->activation, z, y, dy, outPixels, outC, scratch);
+  const bool accParams = accumulateParams(flags);
+  if (dbias)
+    columnSums(dz, outPixels, outC, dbias, accParams);
+  const int64_t tile = tileRows(w);
+  for (int64_t begin = 0; begin < total && (dinput || dkernel); begin += tile) {
+    const int64_t rows = std::min(tile, total - begin);
+    // The Keras kernel (kh, kw, out_c, in_c) is a (taps, in_c) matrix.
+    if (dinput) {
+      gather(w, dz, begin, rows, cols, /*transposed=*/false);
+      gemm(cols, kernel, dinput + begin * inC, rows, taps, inC, false, accumulateInput(flags));
+    }
+    if (dkernel) {
+      gather(w, dz, begin, rows, cols, /*transposed=*/true);
+      gemm(cols, input + begin * inC, dkernel, taps, rows, inC, false, accParams || begin > 0);
+    }
+  }
+  return FGC_OK;
+}
+
+} // extern "C"
