@@ -6,7 +6,9 @@
 // filled with a fixed pseudo-random sequence. After a warm-up, predict() is timed in samples of
 // k back-to-back calls (k chosen so a sample lasts at least --sample-ms) until --min-time
 // seconds and --min-samples samples have passed; the per-call median and minimum over the
-// samples are printed as one JSON line. --output writes the last output as raw float32.
+// samples are printed as one JSON line, with the process CPU time per call over the timed
+// window (all threads; on a machine shared with other work it is the least disturbed figure).
+// --output writes the last output as raw float32.
 #include FGC_BENCH_HEADER
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -124,12 +127,15 @@ int main(int argc, char **argv) {
 
     std::vector<double> samples; // seconds per call
     start = Clock::now();
+    std::clock_t cpuStart = std::clock();
     while (int(samples.size()) < o.minSamples || seconds(Clock::now() - start) < o.minTime) {
       auto t0 = Clock::now();
       for (int64_t i = 0; i < k; ++i)
         model.predict(&input, &output);
       samples.push_back(seconds(Clock::now() - t0) / double(k));
     }
+    double cpuPerCall = double(std::clock() - cpuStart) / CLOCKS_PER_SEC /
+                        (double(samples.size()) * double(k));
     std::vector<double> sorted = samples;
     std::sort(sorted.begin(), sorted.end());
     size_t n = sorted.size();
@@ -145,10 +151,10 @@ int main(int argc, char **argv) {
       std::fclose(f);
     }
     std::printf("{\"model\": \"%s\", \"batch\": %lld, \"threads\": %d, \"calls_per_sample\": %lld, "
-                "\"samples\": %zu, \"median_ms\": %.6f, \"min_ms\": %.6f, "
+                "\"samples\": %zu, \"median_ms\": %.6f, \"min_ms\": %.6f, \"cpu_ms\": %.6f, "
                 "\"samples_per_s\": %.1f}\n",
                 FGC_BENCH_MODEL, static_cast<long long>(o.batch), o.threads,
-                static_cast<long long>(k), n, median * 1e3, sorted.front() * 1e3,
+                static_cast<long long>(k), n, median * 1e3, sorted.front() * 1e3, cpuPerCall * 1e3,
                 double(o.batch) / median);
   } catch (const std::exception &e) {
     std::fprintf(stderr, "%s: %s\n", FGC_BENCH_MODEL, e.what());

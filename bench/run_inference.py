@@ -14,8 +14,10 @@ What it does (see bench/README.md for the figures and how to read them):
      interleaved over --rounds rounds (the best median over rounds is kept, to damp load from
      other processes);
   5. checks that fgc's and torch's outputs agree on the same input (max abs difference);
-  6. prints one table: fgc / eager / TorchScript ms per batch (median), samples/s, and the
-     ratios torch/fgc (> 1: fgc faster).
+  6. prints one table per torch environment: fgc / eager / TorchScript ms per batch (median,
+     min, and process CPU ms per call), the ratios torch/fgc (> 1: fgc faster), samples/s.
+fgc and torch both run with the same OMP_WAIT_POLICY (--omp-wait-policy, default passive: on a
+machine shared with other work, threads spinning at OpenMP joins starve each other).
 Torch runs in child processes (`--worker`) so that OpenBLAS sees the environment chosen for it
 (--openblas-env both also times torch with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed).
 
@@ -153,8 +155,8 @@ def load_weights(module, weight_dir):
 
 
 def time_callable(fn, x, min_time, warmup, sample_ms, min_samples):
-    """Per-call median and min (seconds) over samples of k back-to-back calls, as the C++
-    harness does."""
+    """Per-call median and min (seconds) over samples of k back-to-back calls, and process CPU
+    seconds per call over the timed window, as the C++ harness does."""
     start = time.perf_counter()
     calls = 0
     while calls < 10 or time.perf_counter() - start < warmup:
@@ -164,12 +166,14 @@ def time_callable(fn, x, min_time, warmup, sample_ms, min_samples):
     k = max(1, int(sample_ms * 1e-3 / per_call))
     samples = []
     start = time.perf_counter()
+    cpu_start = time.process_time()
     while len(samples) < min_samples or time.perf_counter() - start < min_time:
         t0 = time.perf_counter()
         for _ in range(k):
             fn(x)
         samples.append((time.perf_counter() - t0) / k)
-    return statistics.median(samples), min(samples)
+    cpu = (time.process_time() - cpu_start) / (len(samples) * k)
+    return statistics.median(samples), min(samples), cpu
 
 
 def worker(args):
@@ -190,13 +194,14 @@ def worker(args):
         traced = torch.jit.trace(module, x)
         frozen = torch.jit.freeze(traced)
         optimized = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(module, x)))
-    timing = dict(min_time=args.min_time, warmup=args.warmup, sample_ms=1.0, min_samples=15)
+    timing = dict(min_time=args.min_time, warmup=args.warmup, sample_ms=1.0,
+                  min_samples=args.min_samples)
     with torch.inference_mode():
         ref = module(x)
         outputs = {}
         for label, fn in (("eager", module), ("ts_frozen", frozen), ("ts_optimized", optimized)):
-            med, best = time_callable(fn, x, **timing)
-            result[label] = dict(median_ms=med * 1e3, min_ms=best * 1e3)
+            med, best, cpu = time_callable(fn, x, **timing)
+            result[label] = dict(median_ms=med * 1e3, min_ms=best * 1e3, cpu_ms=cpu * 1e3)
             outputs[label] = fn(x)
     fgc_out = np.fromfile(args.fgc_output, dtype=np.float32).reshape(tuple(ref.shape))
     result["maxdiff_fgc"] = float(np.abs(fgc_out - ref.numpy()).max())
@@ -237,8 +242,10 @@ def build(args):
 def fgc_point(args, model, batch, threads, input_path, output_path):
     exe = os.path.join(args.build_dir, "bench", "bench_" + model)
     out = run([exe, "--batch", str(batch), "--threads", str(threads), "--min-time",
-               str(args.min_time), "--warmup", str(args.warmup), "--input", input_path,
-               "--output", output_path], stdout=subprocess.PIPE, text=True).stdout
+               str(args.min_time), "--warmup", str(args.warmup), "--min-samples",
+               str(args.min_samples), "--input", input_path,
+               "--output", output_path], stdout=subprocess.PIPE, text=True,
+              env=omp_env(args)).stdout
     return json.loads(out)
 
 
@@ -246,13 +253,24 @@ def torch_point(args, model, batch, threads, weights, input_path, fgc_output, en
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--model", model, "--batch",
            str(batch), "--threads", str(threads), "--weights", weights, "--input", input_path,
            "--fgc-output", fgc_output, "--min-time", str(args.min_time), "--warmup",
-           str(args.warmup)]
+           str(args.warmup), "--min-samples", str(args.min_samples)]
     out = run(cmd, stdout=subprocess.PIPE, text=True, env=env).stdout
     return json.loads(out)
 
 
+def omp_env(args):
+    """The environment both fgc and torch run in: OMP_WAIT_POLICY as chosen (both use GNU
+    OpenMP, so the same policy applies to both)."""
+    env = dict(os.environ)
+    if args.omp_wait_policy == "unset":
+        env.pop("OMP_WAIT_POLICY", None)
+    else:
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    return env
+
+
 def torch_envs(args):
-    base = dict(os.environ)
+    base = omp_env(args)
     envs = [("env", base)]
     if args.openblas_env == "both" and any(v in base for v in OPENBLAS_VARS):
         bare = {k: v for k, v in base.items() if k not in OPENBLAS_VARS}
@@ -272,12 +290,19 @@ def main():
                    help="FGC_RUNTIME_ARCH for the build (default: leave the cache as is)")
     p.add_argument("--no-build", action="store_true", help="use the executables already built")
     p.add_argument("--only", nargs="+", help="models to run (default: all)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per point")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds per point")
     p.add_argument("--min-time", type=float, default=1.0, help="seconds timed per measurement")
+    p.add_argument("--min-samples", type=int, default=15, help="timed samples at least")
     p.add_argument("--warmup", type=float, default=0.3, help="seconds of warm-up per measurement")
     p.add_argument("--openblas-env", choices=("keep", "unset", "both"), default="both",
                    help="torch with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE as set, removed, or both")
+    p.add_argument("--omp-wait-policy", choices=("passive", "active", "unset"),
+                   default="passive",
+                   help="OMP_WAIT_POLICY for fgc and torch alike (default passive: threads that "
+                        "spin at a join starve on a machine shared with other work)")
     p.add_argument("--json", help="also write all results to this file")
+    p.add_argument("--from-json", help="only print the tables of results saved with --json")
+    p.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     # worker mode (internal)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
@@ -291,6 +316,16 @@ def main():
         return worker(args)
 
     import numpy as np
+    if args.from_json:
+        with open(args.from_json) as f:
+            rows = json.load(f)
+        envs = [(label, omp_env(args) if label == "env" else
+                 {k: v for k, v in omp_env(args).items() if k not in OPENBLAS_VARS})
+                for label in ("env", "no-OPENBLAS_*") if "eager/" + label in rows[0]]
+        print_table(rows, envs)
+        if args.markdown:
+            print_markdown(rows, envs)
+        return
     if not args.no_build:
         build(args)
     fgc_exe = os.path.join(args.build_dir, "tools", "fgc", "fgc")
@@ -310,63 +345,87 @@ def main():
                 x.tofile(inp)
                 best = {}
 
-                def keep(key, median, minimum):
+                def keep(key, t):
+                    v = (t["median_ms"], t["min_ms"], t["cpu_ms"])
                     old = best.get(key)
-                    best[key] = (min(median, old[0]), min(minimum, old[1])) if old else \
-                        (median, minimum)
+                    best[key] = tuple(map(min, v, old)) if old else v
 
                 extra = {}
                 for _ in range(args.rounds):
                     f = fgc_point(args, model, batch, threads, inp, outp)
-                    keep("fgc", f["median_ms"], f["min_ms"])
+                    keep("fgc", f)
                     for label, env in envs:
                         t = torch_point(args, model, batch, threads, os.path.join(tmp, model),
                                         inp, outp, env)
-                        keep("eager/" + label, t["eager"]["median_ms"], t["eager"]["min_ms"])
+                        keep("eager/" + label, t["eager"])
                         for ts in ("ts_frozen", "ts_optimized"):
-                            keep(ts + "/" + label, t[ts]["median_ms"], t[ts]["min_ms"])
+                            keep(ts + "/" + label, t[ts])
                         extra.update(maxdiff_fgc=t["maxdiff_fgc"], maxdiff_ts=t["maxdiff_ts"])
                         extra["blas/" + label] = t["blas"]
                 row = dict(model=model, batch=batch, threads=threads, **extra)
-                row.update({k: dict(median_ms=v[0], min_ms=v[1]) for k, v in best.items()})
+                row.update({k: dict(median_ms=v[0], min_ms=v[1], cpu_ms=v[2]) for k, v in best.items()})
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
+    print("\nOMP_WAIT_POLICY=%s for fgc and torch" % args.omp_wait_policy)
     print_table(rows, envs)
+    if args.markdown:
+        print_markdown(rows, envs)
 
 
-def print_table(rows, envs):
+def print_markdown(rows, envs):
+    """The same figures as a Markdown table (for bench/README.md): median and CPU ms."""
+    print("\n| torch env | model | batch | thr | fgc ms | eager ms | TS ms | eager/fgc | TS/fgc "
+          "| fgc min | eager min | TS min | fgc cpu | eager cpu | TS cpu | cpu eager/fgc "
+          "| cpu TS/fgc | fgc samples/s | max abs diff |")
+    print("|" + "---|" * 19)
     for label, _ in envs:
-        print("\ntorch environment: %s (OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s)" % (
-            label, *(dict(_)[v] if v in _ else "unset" for v in OPENBLAS_VARS)))
-        blas = next((r.get("blas/" + label) for r in rows if r.get("blas/" + label)), "?")
-        print("torch BLAS: %s" % blas)
-        head = ("model", "batch", "thr", "fgc ms", "eager ms", "ts ms", "ts", "eager/fgc",
-                "ts/fgc", "fgc min", "eager min", "ts min", "eager/fgc", "ts/fgc",
-                "fgc samples/s", "maxdiff")
-        fmt = "%-16s %5s %3s | %9s %9s %9s %3s %6s %6s | %9s %9s %9s %6s %6s | %10s %7s"
-        print(fmt % head)
         for r in rows:
             fgc, eager = r["fgc"], r["eager/" + label]
             frozen, opt = r["ts_frozen/" + label], r["ts_optimized/" + label]
-            ts, which = (frozen, "frz") if frozen["median_ms"] <= opt["median_ms"] else (opt, "opt")
-            ts_min = min(frozen["min_ms"], opt["min_ms"])
-            print(fmt % (r["model"], r["batch"], r["threads"],
-                         "%.4f" % fgc["median_ms"], "%.4f" % eager["median_ms"],
-                         "%.4f" % ts["median_ms"], which,
-                         "%.2f" % (eager["median_ms"] / fgc["median_ms"]),
-                         "%.2f" % (ts["median_ms"] / fgc["median_ms"]),
-                         "%.4f" % fgc["min_ms"], "%.4f" % eager["min_ms"], "%.4f" % ts_min,
-                         "%.2f" % (eager["min_ms"] / fgc["min_ms"]),
-                         "%.2f" % (ts_min / fgc["min_ms"]),
-                         "%.0f" % (r["batch"] / fgc["median_ms"] * 1e3),
-                         "%.1e" % r["maxdiff_fgc"]))
-    print("\nLeft: median ms per batch (best median over rounds) and ratios torch/fgc; middle: "
-          "the fastest sample (min) and ratios of those; ts: the faster of TorchScript frozen "
-          "(frz) and optimize_for_inference (opt); ratios > 1: fgc faster; maxdiff: "
-          "max |fgc - torch eager| on the same input.")
+            ts = {k: min(frozen[k], opt[k]) for k in fgc}
+            print("| %s | %s | %d | %d | %.4g | %.4g | %.4g | **%.2f** | **%.2f** | %.4g | %.4g "
+                  "| %.4g | %.4g | %.4g | %.4g | %.2f | %.2f | %.0f | %.1e |" % (
+                      label, r["model"], r["batch"], r["threads"], fgc["median_ms"],
+                      eager["median_ms"], ts["median_ms"], eager["median_ms"] / fgc["median_ms"],
+                      ts["median_ms"] / fgc["median_ms"], fgc["min_ms"], eager["min_ms"],
+                      ts["min_ms"], fgc["cpu_ms"], eager["cpu_ms"], ts["cpu_ms"],
+                      eager["cpu_ms"] / fgc["cpu_ms"], ts["cpu_ms"] / fgc["cpu_ms"],
+                      r["batch"] / fgc["median_ms"] * 1e3, r["maxdiff_fgc"]))
+
+
+def print_table(rows, envs, args=None):
+    """One table per torch environment: for each metric (median, min, CPU ms per call) the fgc,
+    eager and TorchScript figures and the ratios torch/fgc."""
+    metrics = (("median_ms", "median"), ("min_ms", "min"), ("cpu_ms", "cpu"))
+    for label, env in envs:
+        print("\ntorch environment: %s (%s)" % (label, " ".join(
+            "%s=%s" % (v, env.get(v, "unset")) for v in OPENBLAS_VARS)))
+        blas = next((r.get("blas/" + label) for r in rows if r.get("blas/" + label)), "?")
+        print("torch BLAS: %s" % blas)
+        head = "%-16s %5s %3s" % ("model", "batch", "thr")
+        for _, name in metrics:
+            head += " | %9s %9s %9s %3s %5s %5s" % ("fgc " + name, "eager", "ts", "ts", "e/f",
+                                                    "t/f")
+        print(head + " | %10s %7s" % ("fgc smp/s", "maxdiff"))
+        for r in rows:
+            line = "%-16s %5d %3d" % (r["model"], r["batch"], r["threads"])
+            fgc, eager = r["fgc"], r["eager/" + label]
+            frozen, opt = r["ts_frozen/" + label], r["ts_optimized/" + label]
+            for key, _ in metrics:
+                ts, which = (frozen, "frz") if frozen[key] <= opt[key] else (opt, "opt")
+                line += " | %9.4f %9.4f %9.4f %3s %5.2f %5.2f" % (
+                    fgc[key], eager[key], ts[key], which, eager[key] / fgc[key],
+                    ts[key] / fgc[key])
+            print(line + " | %10.0f %7.1e" % (r["batch"] / fgc["median_ms"] * 1e3,
+                                              r["maxdiff_fgc"]))
+    print("\nms per batch: median of the samples, fastest sample (min), process CPU time per "
+          "call (cpu, all threads); each the best over rounds. ts: the faster of TorchScript "
+          "frozen (frz) and optimize_for_inference (opt). e/f, t/f: eager/fgc, TorchScript/fgc "
+          "(> 1: fgc faster). fgc smp/s from the median. maxdiff: max |fgc - torch eager| on the "
+          "same input.")
 
 
 if __name__ == "__main__":
