@@ -427,10 +427,13 @@ class LayerContext:
 class Graph:
     """A Model evaluated call by call; nested Functional layers recurse with their weights."""
 
-    def __init__(self, model, weight_dir, path=""):
+    def __init__(self, model, weight_dir, path="", context=LayerContext):
         self.model = model
         self.dir = weight_dir
         self.path = path
+        # Makes a layer's weights context from its weights folder; models_training.py passes
+        # one that hands out shared leaf tensors for autograd.
+        self.context = context
         self.layers = {layer.name: layer for layer in model.layers}
 
     def run(self, inputs, record=None):
@@ -461,13 +464,13 @@ class Graph:
     def call(self, layer, xs, record):
         wdir = os.path.join(self.dir, layer.name)
         if layer.class_name in ("Functional", "Sequential", "Model"):
-            sub = Graph(layer.model, wdir, self.path + layer.name + "/")
+            sub = Graph(layer.model, wdir, self.path + layer.name + "/", self.context)
             return sub.run(xs, record)
         fn = LAYERS.get(layer.class_name)
         if fn is None:
             raise ValueError("unsupported layer class %s (%s)" % (layer.class_name, layer.name))
         a = Attrs(layer)
-        ctx = LayerContext(wdir)
+        ctx = self.context(wdir)
         ys = fn(ctx, a, xs)
         if record is not None:
             record.append((self.path + layer.name, layer.class_name, a, ctx, xs, ys))
