@@ -137,14 +137,16 @@ private:
   std::string header() const {
     std::ostringstream h;
     h << fmt::format(kBanner, FGC_VERSION_STRING, o_.sourceName);
-    h << "#pragma once\n\n#include <fgc/runtime/model.h>\n\n#include <cstdint>\n#include <map>\n"
-         "#include <string>\n#include <vector>\n\n";
+    h << "#pragma once\n\n#include <fgc/runtime/model.h>\n";
+    if (p_.training)
+      h << "#include <fgc/runtime/train.h>\n";
+    h << "\n#include <cstdint>\n#include <map>\n#include <string>\n#include <vector>\n\n";
     h << "namespace " << ns_ << " {\n\n";
     h << fmt::format("// Model '{}': {} input(s), {} output(s), {} parameters.\n", p_.modelName,
                      p_.inputs.size(), p_.outputs.size(), withThousands(p_.parameterCount));
     h << ioComment();
     h << "// None is a size chosen at run time (the batch size, sequence lengths).\n";
-    h << "class " << cls_ << " {\npublic:\n";
+    h << "class " << cls_ << (p_.training ? " : public fgc::rt::Trainable" : "") << " {\npublic:\n";
     if (o_.weights == WeightsEmbedding::File) {
       h << "  // Loads the weights from an fgc weights file (memory-mapped).\n";
       h << "  explicit " << cls_ << "(const std::string &weightsPath = \"" << o_.weightsFileName
@@ -173,12 +175,148 @@ private:
          "  static std::vector<int64_t> outputShape(int i);\n"
          "  // Threads the kernels use (<= 0: the default, all cores).\n"
          "  static void setNumThreads(int n);\n\n"
+         "  // The weights by index: \"layer/name\" (nested: \"model/layer/name\"), shape, values.\n"
+         "  static int numWeights();\n"
+         "  static std::string weightName(int i);\n"
+         "  static std::vector<int64_t> weightShape(int i);\n"
+         "  const float *weightData(int i) const { return weights_[i]; }\n\n"
          "  // Weights in the fgc weights format (.fgcw), which fgc itself also reads.\n"
          "  void load_weights(const std::string &path);\n"
          "  void save_weights(const std::string &path) const;\n\n"
-         "private:\n  fgc::rt::Weights weights_;\n  fgc::rt::Arena arena_;\n};\n\n";
+         ;
+    if (p_.training)
+      h << trainingDeclarations();
+    h << "private:\n  fgc::rt::Weights weights_;\n  fgc::rt::Arena arena_;\n";
+    if (p_.training)
+      h << "  fgc::rt::Arena trainArena_;\n  std::vector<float> state_;\n  int64_t step_ = 0;\n"
+        << fmt::format("  double learningRate_ = {};\n", p_.optimizerConfig.at("learning_rate"))
+        << "  bool dropoutEnabled_ = true;\n  std::vector<fgc::rt::Tensor> testOutputs_;\n"
+           "  float dropoutRate(float rate) const { return dropoutEnabled_ ? rate : 0.0f; }\n"
+           "  void initTrainingState();\n";
+    h << "};\n\n";
     h << "} // namespace " << ns_ << "\n";
     return h.str();
+  }
+
+  std::string trainingDeclarations() const {
+    std::string opt;
+    for (const auto &[k, v] : p_.optimizerConfig)
+      opt += (opt.empty() ? "" : ", ") + fmt::format("{}={}", k, v);
+    std::string losses;
+    for (const auto &l : p_.losses)
+      losses += fmt::format("//   loss for '{}': {} (weight {})\n", l.output, l.className, l.weight);
+    return fmt::format(
+        "  // --- training: {}({}) ---\n{}"
+        "  // Logs, in order: {}.\n"
+        "  std::vector<std::string> logNames() const override;\n"
+        "  // One optimizer step on a batch (targets in output order; sparse labels as float32\n"
+        "  // (batch,)). Writes the batch's logs.\n"
+        "  void trainStep(const fgc::rt::Tensor *inputs, const fgc::rt::Tensor *targets,\n"
+        "                 double *logs) override;\n"
+        "  // Losses and metrics without an update (inference behaviour).\n"
+        "  void testStep(const fgc::rt::Tensor *inputs, const fgc::rt::Tensor *targets,\n"
+        "                double *logs) override;\n"
+        "  void predictBatch(const fgc::rt::Tensor *inputs, fgc::rt::Tensor *outputs) override {{\n"
+        "    predict(inputs, outputs);\n  }}\n"
+        "  int numOutputs() const override {{ return kNumOutputs; }}\n"
+        "  // Checkpoints: the weights (.fgcw).\n"
+        "  void save(const std::string &path) const override {{ save_weights(path); }}\n"
+        "  // Keras's fit and evaluate (fgc/runtime/train.h).\n"
+        "  fgc::rt::History fit(const fgc::rt::Dataset &data, const fgc::rt::FitOptions &options) {{\n"
+        "    return fgc::rt::fit(*this, data, options);\n  }}\n"
+        "  fgc::rt::Logs evaluate(const fgc::rt::Dataset &data, int64_t batchSize = 32,\n"
+        "                         int verbose = 1) {{\n"
+        "    return fgc::rt::evaluate(*this, data, batchSize, verbose);\n  }}\n"
+        "  double learningRate() const {{ return learningRate_; }}\n"
+        "  void setLearningRate(double lr) {{ learningRate_ = lr; }}\n"
+        "  // Dropout is active in trainStep unless disabled here (e.g. for reference checks).\n"
+        "  void setDropoutEnabled(bool enabled) {{ dropoutEnabled_ = enabled; }}\n"
+        "  // Optimizer steps taken so far.\n"
+        "  int64_t step() const {{ return step_; }}\n\n",
+        p_.optimizerClass, opt, losses, fmt::join(p_.logNames, ", "));
+  }
+
+  std::string trainingDefinitions() const {
+    std::ostringstream s;
+    s << fmt::format("std::vector<std::string> {}::logNames() const {{\n  return {{\"{}\"}};\n}}\n\n",
+                     cls_, fmt::join(p_.logNames, "\", \""));
+    s << "void " << cls_ << "::initTrainingState() {\n";
+    s << fmt::format("  state_.assign({}, 0.0f);\n", std::max<int64_t>(p_.stateFloats, 1));
+    for (const auto &[id, value] : p_.stateInits) {
+      const Buffer &b = p_.buffers[size_t(id)];
+      s << fmt::format("  std::fill(state_.begin() + {}, state_.begin() + {}, {});\n", b.index,
+                       b.index + b.elements().coeff, floatLiteral(float(value)));
+    }
+    s << "}\n\n";
+    s << "void " << cls_ << "::trainStep(const fgc::rt::Tensor *inputs, const fgc::rt::Tensor "
+         "*targets,\n    double *logs) {\n"
+      << functionBody(true) << "}\n\n";
+    // testStep: predict, then the losses and metrics on the predictions.
+    s << "void " << cls_ << "::testStep(const fgc::rt::Tensor *inputs, const fgc::rt::Tensor "
+         "*targets,\n    double *logs) {\n";
+    s << "  testOutputs_.resize(kNumOutputs);\n  predict(inputs, testOutputs_.data());\n";
+    s << fmt::format("  double acc[{}] = {{}};\n", std::max(p_.numAccumulators, 1));
+    if (p_.numCounters)
+      s << fmt::format("  int64_t cnt[{}] = {{}};\n", p_.numCounters);
+    // Re-emit the loss step's calls against the predictions, without gradients.
+    const Step *lossStep = nullptr;
+    for (const Step &st : p_.trainSteps)
+      if (st.className == "Loss")
+        lossStep = &st;
+    for (const KernelCall &k : lossStep->calls) {
+      std::string args;
+      for (size_t a = 0; a < k.args.size(); ++a) {
+        const Arg &arg = k.args[a];
+        std::string text;
+        bool lastOfLoss = k.function.rfind("fgc_loss_", 0) == 0 && a + 1 == k.args.size();
+        if (lastOfLoss)
+          text = "nullptr";
+        else if (arg.kind == Arg::Kind::Buffer) {
+          const Buffer &b = p_.buffers[size_t(arg.buffer)];
+          if (b.kind == Buffer::Kind::Target)
+            text = fmt::format("targets[{}].data<float>()", b.index);
+          else
+            text = "PRED"; // the prediction, filled in below
+        } else if (arg.kind == Arg::Kind::Size) {
+          text = "SIZE";
+        } else {
+          text = argText(arg, "", {});
+        }
+        args += (args.empty() ? "" : ", ") + text;
+      }
+      // The prediction, rows and cols come from the output tensor this call is about.
+      int target = k.args[0].buffer;
+      int index = p_.buffers[size_t(target)].index;
+      std::string pred = fmt::format("testOutputs_[{}]", index);
+      std::string rows = fmt::format("({0}.size() / {0}.shape().back())", pred);
+      std::string cols = fmt::format("{}.shape().back()", pred);
+      size_t at;
+      if ((at = args.find("PRED")) != std::string::npos)
+        args.replace(at, 4, pred + ".data<float>()");
+      if ((at = args.find("SIZE")) != std::string::npos)
+        args.replace(at, 4, rows);
+      if ((at = args.find("SIZE")) != std::string::npos)
+        args.replace(at, 4, cols);
+      s << fmt::format("  check({}({}), \"{}\");\n", k.function, args, "evaluation");
+    }
+    std::string total;
+    for (const auto &l : p_.losses)
+      total += (total.empty() ? "" : " + ") + fmt::format("{} * acc[{}]", l.weight, l.accumulator);
+    s << "  logs[0] = " << total << ";\n";
+    size_t k = 1;
+    if (p_.losses.size() > 1)
+      for (const auto &l : p_.losses)
+        s << fmt::format("  logs[{}] = acc[{}];\n", k++, l.accumulator);
+    for (const auto &m : p_.metrics) {
+      std::string pred = fmt::format("testOutputs_[{}]", m.output);
+      std::string denom = m.kind == "count"
+                              ? fmt::format("double({0}.size() / {0}.shape().back())", pred)
+                              : fmt::format("double({}.size())", pred);
+      s << fmt::format("  logs[{}] = double({}[{}]) / {};\n", k++,
+                       m.kind == "count" ? "cnt" : "acc", m.accumulator, denom);
+    }
+    s << "}\n\n";
+    return s.str();
   }
 
   // --- source ---------------------------------------------------------------------------------
@@ -210,6 +348,12 @@ private:
     };
     specs("Input", p_.inputs, p_.inputNames);
     specs("Output", p_.outputs, p_.outputNames);
+    if (p_.training) {
+      std::vector<std::string> targetNames;
+      for (int id : p_.targets)
+        targetNames.push_back(p_.outputNames[size_t(p_.buffers[size_t(id)].index)]);
+      specs("Target", p_.targets, targetNames);
+    }
     if (!p_.params.empty()) {
       for (size_t i = 0; i < p_.params.size(); ++i)
         s << fmt::format("const int64_t kWeightShape{}[] = {{{}}};\n", i,
@@ -272,6 +416,15 @@ private:
     case Arg::Kind::Enum: return a.enumName;
     case Arg::Kind::Struct: return "&" + structName;
     case Arg::Kind::Scratch: return "scratch";
+    case Arg::Kind::IntList: return hoisted.at(&a);
+    case Arg::Kind::LossOut: return fmt::format("&acc[{}]", a.intValue);
+    case Arg::Kind::CountOut: return fmt::format("&cnt[{}]", a.intValue);
+    case Arg::Kind::Value:
+      if (a.enumName == "step")
+        return "step_";
+      if (a.enumName == "learningRate")
+        return "float(learningRate_)";
+      return fmt::format("{}({})", a.enumName, floatLiteral(float(a.floatValue)));
     case Arg::Kind::BufferList:
     case Arg::Kind::SizeList: return hoisted.at(&a);
     }
@@ -286,36 +439,49 @@ private:
   }
 
   // The name of the parameter struct of step i, call c.
-  std::string structName(size_t step, size_t call) const {
-    const Step &st = p_.steps[step];
+  std::string structName(const std::vector<Step> &steps, size_t step, size_t call) const {
+    const Step &st = steps[step];
     std::string base = "p_" + identifier(st.layerName);
     if (st.calls.size() > 1)
       base += "_" + std::to_string(call);
     return base + "_s" + std::to_string(step);
   }
 
-  std::string predictBody() const {
+  // The body of predict() (training = false) or trainStep() (training = true).
+  std::string functionBody(bool training) const {
     std::ostringstream s;
     size_t numSymbols = p_.symbolNames.size();
-    s << "void " << cls_ << "::predict(const fgc::rt::Tensor *inputs, fgc::rt::Tensor *outputs) {\n";
+    const std::vector<Step> &steps = training ? p_.trainSteps : p_.steps;
+    auto mine = [training](const Buffer &b) { return b.training == training; };
     s << fmt::format("  int64_t sym[{}];\n", std::max<size_t>(numSymbols, 1));
     s << fmt::format("  fgc::rt::bindInputs(kModelName, kInputSpecs, {}, inputs, sym, {});\n",
                      p_.inputs.size(), numSymbols);
+    if (training)
+      s << fmt::format("  fgc::rt::bindTargets(kModelName, kTargetSpecs, {}, targets, sym);\n",
+                       p_.targets.size());
     for (size_t i = 0; i < numSymbols; ++i)
       s << fmt::format("  [[maybe_unused]] const int64_t {} = sym[{}];\n", p_.symbolNames[i], i);
-    for (size_t i = 0; i < p_.outputs.size(); ++i)
-      s << fmt::format("  outputs[{0}].resize({1}, fgc::rt::resolveShape(kOutputSpecs[{0}], sym));\n",
-                       i, rtDType(p_.buffers[size_t(p_.outputs[i])].dtype));
+    if (!training)
+      for (size_t i = 0; i < p_.outputs.size(); ++i)
+        s << fmt::format(
+            "  outputs[{0}].resize({1}, fgc::rt::resolveShape(kOutputSpecs[{0}], sym));\n", i,
+            rtDType(p_.buffers[size_t(p_.outputs[i])].dtype));
+    if (training) {
+      s << "  if (state_.empty())\n    initTrainingState();\n  ++step_;\n";
+      s << fmt::format("  double acc[{}] = {{}};\n", std::max(p_.numAccumulators, 1));
+      if (p_.numCounters)
+        s << fmt::format("  int64_t cnt[{}] = {{}};\n", p_.numCounters);
+    }
 
     // Parameter structs (needed both to size scratch and to call the kernels).
     bool anyScratch = false;
     std::string structs;
-    for (size_t i = 0; i < p_.steps.size(); ++i)
-      for (size_t c = 0; c < p_.steps[i].calls.size(); ++c)
-        for (const Arg &a : p_.steps[i].calls[c].args)
+    for (size_t i = 0; i < steps.size(); ++i)
+      for (size_t c = 0; c < steps[i].calls.size(); ++c)
+        for (const Arg &a : steps[i].calls[c].args)
           if (a.kind == Arg::Kind::Struct)
-            structs += fmt::format("  const {} {} = {};\n", a.structType, structName(i, c),
-                                   structInit(a));
+            structs += fmt::format("  const {} {} = {};\n", a.structType,
+                                   structName(steps, i, c), structInit(a));
     if (!structs.empty())
       s << "\n  // Kernel parameters.\n" << structs;
 
@@ -323,34 +489,48 @@ private:
     s << "\n  // Arena: every intermediate tensor at a 64-byte aligned offset, then scratch.\n";
     s << "  size_t offset = 0;\n";
     for (const Buffer &b : p_.buffers) {
+      if (!mine(b))
+        continue;
       bool inArena = b.kind == Buffer::Kind::Activation ||
                      (b.kind == Buffer::Kind::Input && b.indexInput);
       if (!inArena)
         continue;
       s << fmt::format("  const size_t o_{} = offset; // {}\n", b.name, b.description);
-      s << fmt::format("  offset += alignUp(sizeof({}) * size_t({}));\n", bufferType(b),
-                       sizeExpr(b.elements()));
+      if (!b.sizeFunction.empty())
+        s << fmt::format("  offset += alignUp(sizeof(float) * {}(&{}));\n", b.sizeFunction,
+                         structFor(steps, b.sizeStruct[0]));
+      else
+        s << fmt::format("  offset += alignUp(sizeof({}) * size_t({}));\n", bufferType(b),
+                         sizeExpr(b.elements()));
     }
-    for (size_t i = 0; i < p_.steps.size(); ++i)
-      for (size_t c = 0; c < p_.steps[i].calls.size(); ++c) {
-        const KernelCall &k = p_.steps[i].calls[c];
+    for (size_t i = 0; i < steps.size(); ++i)
+      for (size_t c = 0; c < steps[i].calls.size(); ++c) {
+        const KernelCall &k = steps[i].calls[c];
         if (k.scratchFunction.empty())
           continue;
         if (!anyScratch)
           s << "  size_t scratchFloats = 0;\n";
         anyScratch = true;
-        s << fmt::format("  scratchFloats = std::max(scratchFloats, {}(&{}));\n", k.scratchFunction,
-                         structName(i, c));
+        std::string args;
+        if (k.scratchArgs.empty())
+          args = "&" + structName(steps, i, c);
+        for (const Arg &a : k.scratchArgs)
+          args += (args.empty() ? "" : ", ") + argText(a, "", {});
+        s << fmt::format("  scratchFloats = std::max(scratchFloats, {}({}));\n", k.scratchFunction,
+                         args);
       }
     if (anyScratch)
       s << "  const size_t o_scratch = offset;\n  offset += sizeof(float) * scratchFloats;\n";
-    s << "  [[maybe_unused]] char *arena = static_cast<char *>(arena_.reserve(offset));\n";
+    s << fmt::format("  [[maybe_unused]] char *arena = static_cast<char *>({}.reserve(offset));\n",
+                     training ? "trainArena_" : "arena_");
     if (anyScratch)
       s << "  float *scratch = reinterpret_cast<float *>(arena + o_scratch);\n";
 
     // Buffer pointers.
     s << "\n  // Tensors.\n";
     for (const Buffer &b : p_.buffers) {
+      if (!mine(b))
+        continue;
       std::string t = bufferType(b);
       switch (b.kind) {
       case Buffer::Kind::Input:
@@ -362,12 +542,24 @@ private:
           s << fmt::format("  const {} *{} = inputs[{}].data<{}>(); // {}\n", t, b.name, b.index, t,
                            b.description);
         break;
+      case Buffer::Kind::Target:
+        s << fmt::format("  const float *{} = targets[{}].data<float>(); // {}\n", b.name, b.index,
+                         b.description);
+        break;
       case Buffer::Kind::Output:
         s << fmt::format("  {} *{} = outputs[{}].data<{}>(); // {}\n", t, b.name, b.index, t,
                          b.description);
         break;
       case Buffer::Kind::Param:
-        s << fmt::format("  const float *{} = weights_[{}]; // {}\n", b.name, b.index,
+        if (training)
+          s << fmt::format("  float *{} = weights_.mutableData({}); // {}\n", b.name, b.index,
+                           b.description);
+        else
+          s << fmt::format("  const float *{} = weights_[{}]; // {}\n", b.name, b.index,
+                           b.description);
+        break;
+      case Buffer::Kind::State:
+        s << fmt::format("  float *{} = state_.data() + {}; // {}\n", b.name, b.index,
                          b.description);
         break;
       case Buffer::Kind::Activation:
@@ -382,29 +574,32 @@ private:
     }
 
     // Steps.
-    for (size_t i = 0; i < p_.steps.size(); ++i) {
-      const Step &st = p_.steps[i];
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const Step &st = steps[i];
       s << "\n  // " << st.comment << "\n";
       if (st.calls.empty())
         s << "  //   a view: no computation\n";
       for (size_t c = 0; c < st.calls.size(); ++c) {
         const KernelCall &k = st.calls[c];
         std::map<const Arg *, std::string> hoisted;
-        std::string sName = structName(i, c);
+        std::string sName = structName(steps, i, c);
         for (size_t a = 0; a < k.args.size(); ++a) {
           const Arg &arg = k.args[a];
           std::string name = fmt::format("{}_a{}", sName.substr(2), a);
           if (arg.kind == Arg::Kind::BufferList) {
             std::string items;
             for (int id : arg.buffers)
-              items += (items.empty() ? "" : ", ") + p_.buffers[size_t(id)].name;
-            s << fmt::format("  const float *const {}[] = {{{}}};\n", name, items);
+              items += (items.empty() ? "" : ", ") +
+                       (id >= 0 ? p_.buffers[size_t(id)].name : std::string("nullptr"));
+            s << fmt::format("  {} *const {}[] = {{{}}};\n",
+                             arg.mutableList ? "float" : "const float", name, items);
             hoisted[&arg] = name;
-          } else if (arg.kind == Arg::Kind::SizeList) {
+          } else if (arg.kind == Arg::Kind::SizeList || arg.kind == Arg::Kind::IntList) {
             std::string items;
             for (const auto &sz : arg.sizes)
               items += (items.empty() ? "" : ", ") + sizeExpr(sz);
-            s << fmt::format("  const int64_t {}[] = {{{}}};\n", name, items);
+            s << fmt::format("  const {} {}[] = {{{}}};\n",
+                             arg.kind == Arg::Kind::IntList ? "int" : "int64_t", name, items);
             hoisted[&arg] = name;
           }
         }
@@ -414,16 +609,48 @@ private:
         s << fmt::format("  check({}({}), \"{}\");\n", k.function, args, st.layerName);
       }
     }
-    s << "}\n\n";
+    if (training) {
+      s << "\n  // Logs: the total loss, per-output losses, metrics.\n";
+      std::string total;
+      for (const auto &l : p_.losses)
+        total += (total.empty() ? "" : " + ") + fmt::format("{} * acc[{}]", l.weight, l.accumulator);
+      s << "  logs[0] = " << total << ";\n";
+      size_t k = 1;
+      if (p_.losses.size() > 1)
+        for (const auto &l : p_.losses)
+          s << fmt::format("  logs[{}] = acc[{}];\n", k++, l.accumulator);
+      for (const auto &m : p_.metrics)
+        s << fmt::format("  logs[{}] = double({}[{}]) / double({});\n", k++,
+                         m.kind == "count" ? "cnt" : "acc", m.accumulator,
+                         sizeExpr(m.kind == "count" ? m.rows : m.elements));
+    }
     return s.str();
+  }
+
+  std::string predictBody() const {
+    return "void " + cls_ + "::predict(const fgc::rt::Tensor *inputs, fgc::rt::Tensor *outputs) {\n" +
+           functionBody(false) + "}\n\n";
+  }
+
+  // The name of the struct variable that equals `a` among the steps' struct arguments.
+  std::string structFor(const std::vector<Step> &steps, const Arg &a) const {
+    std::string init = structInit(a);
+    for (size_t i = 0; i < steps.size(); ++i)
+      for (size_t c = 0; c < steps[i].calls.size(); ++c)
+        for (const Arg &x : steps[i].calls[c].args)
+          if (x.kind == Arg::Kind::Struct && x.structType == a.structType && structInit(x) == init)
+            return structName(steps, i, c);
+    return "?";
   }
 
   std::string source() const {
     std::ostringstream s;
     s << fmt::format(kBanner, FGC_VERSION_STRING, o_.sourceName);
     s << "#include \"" << o_.headerName << "\"\n\n";
-    s << "#include <fgc/runtime/kernels.h>\n\n#include <algorithm>\n#include <cstddef>\n"
-         "#include <limits>\n\n";
+    s << "#include <fgc/runtime/kernels.h>\n";
+    if (p_.training)
+      s << "#include <fgc/runtime/grad.h>\n#include <fgc/runtime/optim.h>\n";
+    s << "\n#include <algorithm>\n#include <cstddef>\n#include <limits>\n\n";
     if (o_.weights == WeightsEmbedding::Blob)
       s << fmt::format("// The weights blob, linked from the assembler file that .incbin's it.\n"
                        "extern \"C\" const unsigned char {0}[];\n"
@@ -453,6 +680,8 @@ private:
                      cls_);
 
     s << predictBody();
+    if (p_.training)
+      s << trainingDefinitions();
 
     s << fmt::format(
         "std::vector<fgc::rt::Tensor> {0}::predict(const std::vector<fgc::rt::Tensor> &inputs) {{\n"
@@ -508,6 +737,15 @@ private:
         "  if (i < 0 || i >= kNumOutputs)\n"
         "    throw fgc::rt::Error(\"outputShape: no output \" + std::to_string(i));\n"
         "  return specShape(kOutputSpecs[i]);\n}}\n\n"
+        "int {0}::numWeights() {{ return kNumWeights; }}\n\n"
+        "std::string {0}::weightName(int i) {{\n"
+        "  if (i < 0 || i >= kNumWeights)\n"
+        "    throw fgc::rt::Error(\"weightName: no weight \" + std::to_string(i));\n"
+        "  return std::string(kWeightSpecs[i].layer) + \"/\" + kWeightSpecs[i].name;\n}}\n\n"
+        "std::vector<int64_t> {0}::weightShape(int i) {{\n"
+        "  if (i < 0 || i >= kNumWeights)\n"
+        "    throw fgc::rt::Error(\"weightShape: no weight \" + std::to_string(i));\n"
+        "  return std::vector<int64_t>(kWeightSpecs[i].shape, kWeightSpecs[i].shape + kWeightSpecs[i].rank);\n}}\n\n"
         "void {0}::setNumThreads(int n) {{ fgc_set_num_threads(n); }}\n\n"
         "void {0}::load_weights(const std::string &path) {{\n"
         "  weights_ = fgc::rt::Weights::load(kModelName, kWeightSpecs, kNumWeights, path);\n}}\n\n"

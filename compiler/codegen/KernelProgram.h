@@ -9,6 +9,7 @@
 
 #include "compiler/ir/Graph.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,28 +28,14 @@ struct SymSize {
   bool operator==(const SymSize &o) const { return coeff == o.coeff && symbols == o.symbols; }
 };
 
-struct Buffer {
-  enum class Kind {
-    Input,      // the caller's input tensor `index`
-    Output,     // the caller's output tensor `index`, written in place
-    Param,      // model parameter `index`
-    Activation, // an intermediate in the arena
-    Alias,      // the same memory as buffer `aliasOf` (Reshape, Flatten, Dropout at inference)
-  };
-  Kind kind = Kind::Activation;
-  int index = 0;
-  int aliasOf = -1;
-  DType dtype = schema::FLOAT32;
-  std::vector<Dim> shape;
-  std::string name;        // an identifier, unique in the program ("conv2d_1", "encoder__dense")
-  std::string description; // "conv2d_1 (None, 24, 24, 32)"
-  bool indexInput = false; // an input read only by Embedding: int32 indices (int64/float accepted)
-
-  SymSize elements() const { return SymSize::product(shape, 0, shape.size()); }
-};
-
 struct Arg {
-  enum class Kind { Buffer, Null, Size, Int, Float, Enum, Struct, BufferList, SizeList, Scratch };
+  enum class Kind {
+    Buffer, Null, Size, Int, Float, Enum, Struct, BufferList, SizeList, Scratch,
+    IntList,   // `sizes` holds constants: an int array (per-input gradient flags)
+    Value,     // a named run-time value of the model object (enumName: "learningRate", "step")
+    LossOut,   // the address of training accumulator `intValue` (double)
+    CountOut,  // the address of counter `intValue` (int64_t)
+  };
   Kind kind = Kind::Null;
   int buffer = -1;
   SymSize size;
@@ -58,14 +45,44 @@ struct Arg {
   std::string structType;   // Struct: e.g. fgc_conv2d_params
   std::vector<Arg> fields;  // Struct fields in declaration order
   std::vector<int> buffers; // BufferList
+  bool mutableList = false; // BufferList of outputs (float *const[]) rather than inputs
   std::vector<SymSize> sizes; // SizeList
+};
+
+struct Buffer {
+  enum class Kind {
+    Input,      // the caller's input tensor `index`
+    Output,     // the caller's output tensor `index`, written in place
+    Param,      // model parameter `index`
+    Activation, // an intermediate in the arena
+    Alias,      // the same memory as buffer `aliasOf` (Reshape, Flatten, Dropout at inference)
+    Target,     // training: the caller's target tensor `index`
+    State,      // training: optimizer slots kept by the model object, at float offset `index`
+  };
+  Kind kind = Kind::Activation;
+  int index = 0;
+  int aliasOf = -1;
+  DType dtype = schema::FLOAT32;
+  std::vector<Dim> shape;
+  std::string name;        // an identifier, unique in the program ("conv2d_1", "encoder__dense")
+  std::string description; // "conv2d_1 (None, 24, 24, 32)"
+  bool indexInput = false; // an input read only by Embedding: int32 indices (int64/float accepted)
+  bool training = false;   // belongs to the training program (trainStep), not to predict
+  // A buffer whose size only a runtime function knows (the LSTM's training workspace):
+  // `sizeFunction(&sizeStruct)` floats.
+  std::string sizeFunction;
+  std::vector<Arg> sizeStruct;
+
+  SymSize elements() const { return SymSize::product(shape, 0, shape.size()); }
 };
 
 struct KernelCall {
   std::string function;
   std::vector<Arg> args;
-  // When set, the call needs scratch of this many floats: `scratchFunction(&args[0])`.
+  // When set, the call needs scratch of this many floats: `scratchFunction(&args[0])`, or
+  // `scratchFunction(scratchArgs...)` when scratchArgs is not empty.
   std::string scratchFunction;
+  std::vector<Arg> scratchArgs;
 };
 
 // One layer call: its calls and what to print above them.
@@ -92,6 +109,32 @@ struct KernelProgram {
   std::vector<std::pair<int, int>> symbolSources;
   std::vector<std::string> symbolNames; // C identifiers: "batch", "title_dim1"
   int64_t parameterCount = 0;
+
+  // Training (lowerForTraining): forward in training mode, losses, backward, updates.
+  bool training = false;
+  std::vector<Step> trainSteps;
+  std::vector<int> targets; // Target buffers, in output order
+  struct Loss {
+    std::string output;    // output layer name
+    std::string className; // Keras class, e.g. "SparseCategoricalCrossentropy"
+    double weight = 1.0;
+    int accumulator = 0;   // LossOut index
+  };
+  std::vector<Loss> losses;
+  struct Metric {
+    std::string name;      // log name, e.g. "accuracy" or "department_accuracy"
+    std::string kind;      // "count" (correct / rows) or "sum" (sum / elements)
+    int accumulator = 0;   // CountOut or LossOut index
+    int output = 0;
+    SymSize rows, elements; // what the accumulated count / sum is divided by
+  };
+  std::vector<Metric> metrics;
+  int numAccumulators = 0, numCounters = 0;
+  int64_t stateFloats = 0;        // optimizer slots
+  std::string optimizerClass;
+  std::map<std::string, double> optimizerConfig; // learning_rate, rho, ...
+  std::vector<std::string> logNames;
+  std::vector<std::pair<int, double>> stateInits; // State buffers that start at a value, not 0
 };
 
 } // namespace fgc

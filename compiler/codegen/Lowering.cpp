@@ -103,6 +103,138 @@ void LowerContext::alias(size_t out, size_t in) {
   b.aliasOf = root;
 }
 
+int LowerContext::newBuffer(const std::string &suffix, DType dtype, const std::vector<Dim> &shape) {
+  Buffer b;
+  b.kind = Buffer::Kind::Activation;
+  b.dtype = dtype;
+  b.shape = shape;
+  b.training = training();
+  b.name = program_.buffers[size_t(outputs_.empty() ? inputs_[0] : outputs_[0])].name + "_" + suffix;
+  b.description = layerPath_ + " " + suffix + " " + shapeToString(shape);
+  program_.buffers.push_back(b);
+  return static_cast<int>(program_.buffers.size()) - 1;
+}
+
+int LowerContext::workspace(const std::string &suffix, const std::string &sizeFunction,
+                            const Arg &structArg) {
+  int id = newBuffer(suffix, schema::FLOAT32, {});
+  Buffer &b = program_.buffers[size_t(id)];
+  b.sizeFunction = sizeFunction;
+  b.sizeStruct = {structArg};
+  b.description = layerPath_ + " " + suffix;
+  return id;
+}
+
+int LowerContext::saved(const std::string &key) const {
+  auto it = saved_->find(key);
+  return it == saved_->end() ? -1 : it->second;
+}
+
+Arg LowerContext::value(const std::string &name) const {
+  Arg a;
+  a.kind = Arg::Kind::Value;
+  a.enumName = name;
+  return a;
+}
+
+Arg LowerContext::intList(const std::vector<int64_t> &values) const {
+  Arg a;
+  a.kind = Arg::Kind::IntList;
+  for (int64_t v : values)
+    a.sizes.push_back(SymSize::constant(v));
+  return a;
+}
+
+int aliasRoot(const KernelProgram &p, int id) {
+  while (p.buffers[size_t(id)].kind == Buffer::Kind::Alias)
+    id = p.buffers[size_t(id)].aliasOf;
+  return id;
+}
+
+int gradientBuffer(KernelProgram &program, GradState &grad, int forwardBuffer) {
+  int root = aliasRoot(program, forwardBuffer);
+  auto it = grad.gradOf.find(root);
+  if (it != grad.gradOf.end())
+    return it->second;
+  const Buffer &f = program.buffers[size_t(root)];
+  Buffer b;
+  b.kind = Buffer::Kind::Activation;
+  b.dtype = schema::FLOAT32;
+  b.shape = f.shape;
+  b.training = true;
+  b.name = "d_" + f.name;
+  b.description = "gradient of " + f.description;
+  program.buffers.push_back(b);
+  int id = static_cast<int>(program.buffers.size()) - 1;
+  grad.gradOf[root] = id;
+  return id;
+}
+
+int LowerContext::gradFor(int forwardBuffer) {
+  return gradientBuffer(program_, *grad_, forwardBuffer);
+}
+
+int LowerContext::dOut(size_t i) const {
+  auto it = grad_->gradOf.find(aliasRoot(program_, outputs_[i]));
+  if (it == grad_->gradOf.end() || !grad_->written.count(it->second))
+    return -1;
+  return it->second;
+}
+
+int LowerContext::dIn(size_t i) {
+  int root = aliasRoot(program_, inputs_[i]);
+  if (!grad_->needsGrad.count(root))
+    return -1;
+  int g = gradFor(root);
+  if (!inputFlags_.count(i))
+    inputFlags_[i] = grad_->written.count(g) ? 1 : 0; // FGC_GRAD_ACCUMULATE_INPUT
+  grad_->written.insert(g);
+  return g;
+}
+
+int64_t LowerContext::inFlag(size_t i) const {
+  auto it = inputFlags_.find(i);
+  return it == inputFlags_.end() ? 0 : it->second;
+}
+
+int LowerContext::dParam(const std::string &name) {
+  const auto &ps = op_.layer->params;
+  for (size_t k = 0; k < ps.size(); ++k) {
+    if (ps[k].name != name)
+      continue;
+    if (!op_.layer->trainable || !ps[k].trainable)
+      return -1;
+    auto it = grad_->paramGrad.find(&ps[k]);
+    if (it == grad_->paramGrad.end()) {
+      Buffer b;
+      b.kind = Buffer::Kind::Activation;
+      b.dtype = schema::FLOAT32;
+      b.shape = ps[k].type.shape;
+      b.training = true;
+      b.name = "g_" + program_.buffers[size_t(params_[k])].name.substr(2);
+      b.description = "gradient of " + program_.buffers[size_t(params_[k])].description;
+      program_.buffers.push_back(b);
+      it = grad_->paramGrad.emplace(&ps[k], int(program_.buffers.size()) - 1).first;
+    }
+    if (!paramFlagsKnown_) {
+      paramFlags_ = grad_->written.count(it->second) ? 2 : 0; // FGC_GRAD_ACCUMULATE_PARAMS
+      paramFlagsKnown_ = true;
+    }
+    grad_->written.insert(it->second);
+    return it->second;
+  }
+  return -1;
+}
+
+Arg LowerContext::paramFlags() const { return i64(paramFlags_); }
+
+uint64_t LowerContext::layerHash() const {
+  uint64_t h = 1469598103934665603ULL;
+  for (char c : layerPath_)
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  return h;
+}
+
 int LowerContext::indexBuffer(const SymSize &, const std::vector<Dim> &shape) {
   Buffer b;
   b.kind = Buffer::Kind::Activation;
@@ -129,7 +261,7 @@ std::string identifier(const std::string &s) {
 
 class Lowerer {
 public:
-  explicit Lowerer(KernelProgram &p) : p_(p) {}
+  Lowerer(KernelProgram &p, bool training) : p_(p), training_(training) {}
 
   Status run(const Graph &g) {
     p_.modelName = g.name;
@@ -176,9 +308,34 @@ public:
     return Status::ok();
   }
 
+  Status runTraining(const Graph &g);
+  const schema::Config *optimizerConfig_ = nullptr;
+
 private:
   KernelProgram &p_;
+  bool training_;
+  GradState grad_;
+  // Training: every lowered op with its buffers, for the backward pass.
+  struct Record {
+    const Op *op;
+    std::vector<int> ins, outs, params;
+    std::string path;
+    std::map<std::string, int> saved;
+  };
+  std::vector<std::unique_ptr<Record>> records_;
   std::set<std::string> names_;
+
+  std::vector<Step> &steps() { return training_ ? p_.trainSteps : p_.steps; }
+  Status bindTrainingInputs(const Graph &g, std::map<const Value *, int> &values);
+  Status lowerLosses(const Graph &g, const std::map<const Value *, int> &values);
+  Status lowerBackward();
+  Status lowerUpdates();
+  KernelCall call(const std::string &fn, std::vector<Arg> args) {
+    KernelCall c;
+    c.function = fn;
+    c.args = std::move(args);
+    return c;
+  }
   std::map<const Layer *, std::vector<int>> paramBuffers_;
   std::set<int> outputBuffers_;
 
@@ -189,9 +346,16 @@ private:
     return n;
   }
 
-  int add(const Buffer &b) {
+  int add(Buffer b) {
+    b.training = training_;
     p_.buffers.push_back(b);
     return static_cast<int>(p_.buffers.size()) - 1;
+  }
+
+  int root(int id) const {
+    while (p_.buffers[size_t(id)].kind == Buffer::Kind::Alias)
+      id = p_.buffers[size_t(id)].aliasOf;
+    return id;
   }
 
   static bool onlyEmbeddingReads(const Graph &g, const Value *v) {
@@ -225,12 +389,19 @@ private:
     for (const Param &prm : layer.params) {
       Buffer b;
       b.kind = Buffer::Kind::Param;
-      b.index = static_cast<int>(p_.params.size());
+      // The training program reuses the inference program's parameter slots.
+      b.index = -1;
+      for (size_t k = 0; k < p_.params.size(); ++k)
+        if (p_.params[k].param == &prm)
+          b.index = static_cast<int>(k);
       b.dtype = prm.type.dtype;
       b.shape = prm.type.shape;
       b.name = unique("w_" + identifier(path) + "_" + identifier(prm.name));
       b.description = path + "/" + prm.name + " " + shapeToString(b.shape);
-      p_.params.push_back({path, &prm});
+      if (b.index < 0) {
+        b.index = static_cast<int>(p_.params.size());
+        p_.params.push_back({path, &prm});
+      }
       ids.push_back(add(b));
     }
     return paramBuffers_[&layer] = ids;
@@ -274,8 +445,25 @@ private:
       }
       if (!layer.def->lower)
         return Error::format("{}: fgc cannot compile this layer class yet", layer.describe());
-      LowerContext ctx(p_, op, ins, outs, params(layer, path), path, symbols);
-      FGC_TRY(layer.def->lower(ctx));
+      const std::vector<int> &ps = params(layer, path);
+      LowerContext ctx(p_, op, ins, outs, ps, path, symbols);
+      if (training_) {
+        records_.push_back(std::make_unique<Record>(Record{&op, ins, outs, ps, path, {}}));
+        ctx.setTraining(&grad_, &records_.back()->saved);
+        FGC_TRY(layer.def->lowerTrain ? layer.def->lowerTrain(ctx) : layer.def->lower(ctx));
+        // An output needs a gradient when it depends on trainable weights.
+        bool depends = false;
+        for (int id : ins)
+          depends |= grad_.needsGrad.count(root(id)) > 0;
+        if (layer.trainable)
+          for (const Param &prm : layer.params)
+            depends |= prm.trainable;
+        if (depends)
+          for (int id : outs)
+            grad_.needsGrad.insert(root(id));
+      } else {
+        FGC_TRY(layer.def->lower(ctx));
+      }
       Step step;
       step.layerName = path;
       step.className = layer.className;
@@ -288,7 +476,7 @@ private:
                                  layer.calls.size() > 1 ? fmt::format(", call {}", op.nodeIndex) : "",
                                  from, to);
       step.calls = ctx.takeCalls();
-      p_.steps.push_back(std::move(step));
+      steps().push_back(std::move(step));
     }
     return Status::ok();
   }
@@ -359,13 +547,406 @@ private:
   }
 };
 
+
+Status Lowerer::runTraining(const Graph &g) {
+  p_.training = true;
+  optimizerConfig_ = &g.training.optimizer();
+  if (g.training.losses_size() == 0)
+    return Error::format("model '{}' has no loss: compile() it (Model::compile, or the model "
+                         "file's `training` config) before generating training code",
+                         g.name);
+  std::map<const Value *, int> values;
+  FGC_TRY(bindTrainingInputs(g, values));
+  std::map<Dim, Dim> identity;
+  FGC_TRY(lowerGraph(g, "", identity, values));
+  FGC_TRY(lowerLosses(g, values));
+  FGC_TRY(lowerBackward());
+  return lowerUpdates();
+}
+
+Status Lowerer::bindTrainingInputs(const Graph &g, std::map<const Value *, int> &values) {
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    const Buffer &inference = p_.buffers[size_t(p_.inputs[i])];
+    Buffer b = inference;
+    b.name = unique("in_" + identifier(g.inputs[i]->producer->layer->name));
+    values[g.inputs[i]] = add(b);
+  }
+  return Status::ok();
+}
+
+namespace {
+double configNumber(const schema::Config &c, const std::string &key, double def) {
+  auto it = c.attrs().find(key);
+  if (it == c.attrs().end())
+    return def;
+  if (it->second.value_case() == AttrValue::kF)
+    return it->second.f();
+  if (it->second.value_case() == AttrValue::kI)
+    return double(it->second.i());
+  if (it->second.value_case() == AttrValue::kB)
+    return it->second.b() ? 1.0 : 0.0;
+  return def;
+}
+
+// Keras's loss names: classes and their function aliases.
+std::string canonicalLoss(const std::string &name) {
+  static const std::map<std::string, std::string> aliases = {
+      {"sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"},
+      {"categorical_crossentropy", "CategoricalCrossentropy"},
+      {"binary_crossentropy", "BinaryCrossentropy"},
+      {"mse", "MeanSquaredError"}, {"mean_squared_error", "MeanSquaredError"},
+      {"mae", "MeanAbsoluteError"}, {"mean_absolute_error", "MeanAbsoluteError"},
+      {"huber", "Huber"}, {"huber_loss", "Huber"}};
+  auto it = aliases.find(name);
+  return it == aliases.end() ? name : it->second;
+}
+} // namespace
+
+Status Lowerer::lowerLosses(const Graph &g, const std::map<const Value *, int> &values) {
+  // Which loss applies to which output.
+  std::vector<const schema::LossSpec *> lossOf(g.outputs.size(), nullptr);
+  for (const auto &spec : g.training.losses()) {
+    bool matched = false;
+    for (size_t i = 0; i < g.outputs.size(); ++i)
+      if (spec.output().empty() || spec.output() == g.outputLayer(i).name) {
+        lossOf[i] = &spec;
+        matched = true;
+      }
+    if (!matched)
+      return Error::format("model '{}': the loss for '{}' names no output (outputs: {})", g.name,
+                           spec.output(), fmt::join(p_.outputNames, ", "));
+  }
+  // Targets: one per output with a loss (sparse labels are (batch,)).
+  Step step;
+  step.layerName = "losses";
+  step.className = "Loss";
+  step.comment = "losses and their gradients";
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    if (!lossOf[i])
+      return Error::format("model '{}': output '{}' has no loss; fgc trains models whose every "
+                           "output has one",
+                           g.name, g.outputLayer(i).name);
+    std::string cls = canonicalLoss(lossOf[i]->class_name());
+    int pred = values.at(g.outputs[i]);
+    const Buffer &predBuf = p_.buffers[size_t(pred)];
+    Buffer t;
+    t.kind = Buffer::Kind::Target;
+    t.index = static_cast<int>(i);
+    t.dtype = schema::FLOAT32;
+    t.shape = cls == "SparseCategoricalCrossentropy" ? std::vector<Dim>{predBuf.shape[0]}
+                                                     : predBuf.shape;
+    t.name = unique("target_" + identifier(g.outputLayer(i).name));
+    t.description = "target of " + g.outputLayer(i).name + " " + shapeToString(t.shape);
+    int target = add(t);
+    while ((int)p_.targets.size() <= int(i))
+      p_.targets.push_back(-1);
+    p_.targets[i] = target;
+    int dy = gradientBuffer(p_, grad_, pred);
+    if (grad_.written.count(dy))
+      return Error::format("model '{}': output '{}' has two losses", g.name, g.outputLayer(i).name);
+    grad_.written.insert(dy);
+    const auto &shape = p_.buffers[size_t(root(pred))].shape;
+    SymSize rows = SymSize::product(shape, 0, shape.size() - 1);
+    SymSize cols = SymSize::product(shape, shape.size() - 1, shape.size());
+    double weight = lossOf[i]->weight() == 0 ? 1.0 : lossOf[i]->weight();
+    KernelProgram::Loss loss{g.outputLayer(i).name, cls, weight, p_.numAccumulators++};
+    p_.losses.push_back(loss);
+    auto buf = [](int id) { Arg a; a.kind = Arg::Kind::Buffer; a.buffer = id; return a; };
+    auto sz = [](const SymSize &v) { Arg a; a.kind = Arg::Kind::Size; a.size = v; return a; };
+    auto flt = [](double v) { Arg a; a.kind = Arg::Kind::Float; a.floatValue = v; return a; };
+    auto integer = [](int64_t v) { Arg a; a.kind = Arg::Kind::Int; a.intValue = v; return a; };
+    Arg out;
+    out.kind = Arg::Kind::LossOut;
+    out.intValue = loss.accumulator;
+    Arg null;
+    bool logits = configNumber(lossOf[i]->config(), "from_logits", 0) != 0;
+    std::string fn;
+    std::vector<Arg> args = {buf(target), buf(pred), null, sz(rows), sz(cols)};
+    if (cls == "SparseCategoricalCrossentropy") {
+      fn = "fgc_loss_sparse_categorical_crossentropy_f32";
+      args.push_back(integer(logits));
+    } else if (cls == "CategoricalCrossentropy") {
+      fn = "fgc_loss_categorical_crossentropy";
+      args.push_back(integer(logits));
+    } else if (cls == "BinaryCrossentropy") {
+      fn = "fgc_loss_binary_crossentropy";
+      args.push_back(integer(logits));
+    } else if (cls == "MeanSquaredError") {
+      fn = "fgc_loss_mean_squared_error";
+    } else if (cls == "MeanAbsoluteError") {
+      fn = "fgc_loss_mean_absolute_error";
+    } else if (cls == "Huber") {
+      fn = "fgc_loss_huber";
+      args.push_back(flt(configNumber(lossOf[i]->config(), "delta", 1.0)));
+    } else {
+      return Error::format("model '{}': loss '{}' for output '{}' is not supported (supported: "
+                           "SparseCategoricalCrossentropy, CategoricalCrossentropy, "
+                           "BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError, Huber)",
+                           g.name, lossOf[i]->class_name(), g.outputLayer(i).name);
+    }
+    args.push_back(flt(weight));
+    args.push_back(out);
+    args.push_back(buf(dy));
+    step.calls.push_back(call(fn, args));
+  }
+  // Log names as Keras prints them: loss, per-output losses (several outputs), metrics.
+  p_.logNames = {"loss"};
+  bool multi = p_.losses.size() > 1;
+  if (multi)
+    for (const auto &l : p_.losses)
+      p_.logNames.push_back(l.output + "_loss");
+  for (const auto &m : g.training.metrics()) {
+    for (size_t li = 0; li < p_.losses.size(); ++li) {
+      const auto &l = p_.losses[li];
+      if (!m.output().empty() && m.output() != l.output)
+        continue;
+      size_t i = size_t(std::find(p_.outputNames.begin(), p_.outputNames.end(), l.output) -
+                        p_.outputNames.begin());
+      int pred = values.at(g.outputs[i]);
+      const auto &shape = p_.buffers[size_t(root(pred))].shape;
+      SymSize rows = SymSize::product(shape, 0, shape.size() - 1);
+      SymSize cols = SymSize::product(shape, shape.size() - 1, shape.size());
+      KernelProgram::Metric metric;
+      metric.name = (multi ? l.output + "_" : "") + m.name();
+      metric.output = int(i);
+      metric.rows = rows;
+      metric.elements = rows * cols;
+      std::string fn;
+      std::vector<Arg> args;
+      Arg target;
+      target.kind = Arg::Kind::Buffer;
+      target.buffer = p_.targets[i];
+      Arg predArg;
+      predArg.kind = Arg::Kind::Buffer;
+      predArg.buffer = pred;
+      Arg r, c;
+      r.kind = c.kind = Arg::Kind::Size;
+      r.size = rows;
+      c.size = cols;
+      Arg acc;
+      if (m.name() == "accuracy" || m.name() == "acc") {
+        metric.kind = "count";
+        metric.accumulator = p_.numCounters++;
+        acc.kind = Arg::Kind::CountOut;
+        acc.intValue = metric.accumulator;
+        if (l.className == "SparseCategoricalCrossentropy")
+          fn = "fgc_metric_sparse_categorical_accuracy_f32", args = {target, predArg, r, c, acc};
+        else if (l.className == "BinaryCrossentropy") {
+          Arg th;
+          th.kind = Arg::Kind::Float;
+          th.floatValue = 0.5;
+          fn = "fgc_metric_binary_accuracy", args = {target, predArg, r, c, th, acc};
+        } else
+          fn = "fgc_metric_categorical_accuracy", args = {target, predArg, r, c, acc};
+      } else if (m.name() == "mae" || m.name() == "mean_absolute_error") {
+        metric.kind = "sum";
+        metric.accumulator = p_.numAccumulators++;
+        acc.kind = Arg::Kind::LossOut;
+        acc.intValue = metric.accumulator;
+        fn = "fgc_metric_mean_absolute_error", args = {target, predArg, r, c, acc};
+      } else {
+        return Error::format("model '{}': metric '{}' is not supported (accuracy, acc, mae)",
+                             g.name, m.name());
+      }
+      p_.metrics.push_back(metric);
+      p_.logNames.push_back(metric.name);
+      step.calls.push_back(call(fn, args));
+    }
+  }
+  steps().push_back(std::move(step));
+  return Status::ok();
+}
+
+Status Lowerer::lowerBackward() {
+  for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
+    Record &r = **it;
+    const Layer &layer = *r.op->layer;
+    if (layer.def->view)
+      continue; // the view shares its input's gradient buffer
+    bool reached = false;
+    for (int id : r.outs) {
+      auto g = grad_.gradOf.find(root(id));
+      reached |= g != grad_.gradOf.end() && grad_.written.count(g->second);
+    }
+    if (!reached)
+      continue;
+    if (!layer.def->gradient)
+      return Error::format("{}: fgc cannot train this layer class yet (no gradient rule)",
+                           layer.describe());
+    LowerContext ctx(p_, *r.op, r.ins, r.outs, r.params, r.path, {});
+    ctx.setTraining(&grad_, &r.saved);
+    FGC_TRY(layer.def->gradient(ctx));
+    Step step;
+    step.layerName = r.path;
+    step.className = layer.className;
+    step.comment = fmt::format("backward of {} ({}{})", r.path, layer.className,
+                               layer.calls.size() > 1 ? fmt::format(", call {}", r.op->nodeIndex)
+                                                      : "");
+    step.calls = ctx.takeCalls();
+    steps().push_back(std::move(step));
+  }
+  return Status::ok();
+}
+
+Status Lowerer::lowerUpdates() {
+  // The optimizer and its hyper-parameters, with Keras's defaults.
+  const schema::Config &opt = *optimizerConfig_;
+  std::string cls = opt.class_name().empty() ? "RMSprop" : opt.class_name();
+  static const std::map<std::string, std::map<std::string, double>> defaults = {
+      {"SGD", {{"learning_rate", 0.01}, {"momentum", 0.0}, {"nesterov", 0.0}}},
+      {"RMSprop",
+       {{"learning_rate", 0.001}, {"rho", 0.9}, {"momentum", 0.0}, {"epsilon", 1e-7},
+        {"centered", 0.0}}},
+      {"Adam",
+       {{"learning_rate", 0.001}, {"beta_1", 0.9}, {"beta_2", 0.999}, {"epsilon", 1e-7},
+        {"amsgrad", 0.0}}},
+      {"AdamW",
+       {{"learning_rate", 0.001}, {"weight_decay", 0.004}, {"beta_1", 0.9}, {"beta_2", 0.999},
+        {"epsilon", 1e-7}, {"amsgrad", 0.0}}},
+      {"Adagrad",
+       {{"learning_rate", 0.001}, {"initial_accumulator_value", 0.1}, {"epsilon", 1e-7}}}};
+  auto d = defaults.find(cls);
+  if (d == defaults.end())
+    return Error::format("optimizer '{}' is not supported (SGD, RMSprop, Adam, AdamW, Adagrad)",
+                         cls);
+  p_.optimizerClass = cls;
+  for (const auto &[k, def] : d->second)
+    p_.optimizerConfig[k] = configNumber(opt, k, def);
+  for (const char *k : {"clipnorm", "clipvalue", "global_clipnorm"})
+    if (opt.attrs().count(k))
+      p_.optimizerConfig[k] = configNumber(opt, k, 0);
+  auto cfg = [&](const char *k) {
+    Arg a;
+    a.kind = Arg::Kind::Float;
+    a.floatValue = p_.optimizerConfig.at(k);
+    return a;
+  };
+  auto integer = [](int64_t v) {
+    Arg a;
+    a.kind = Arg::Kind::Int;
+    a.intValue = v;
+    return a;
+  };
+  auto buf = [](int id) {
+    Arg a;
+    a.kind = Arg::Kind::Buffer;
+    a.buffer = id;
+    return a;
+  };
+  auto value = [](const char *name) {
+    Arg a;
+    a.kind = Arg::Kind::Value;
+    a.enumName = name;
+    return a;
+  };
+  auto slot = [&](const std::string &base, const Buffer &like) {
+    Buffer b;
+    b.kind = Buffer::Kind::State;
+    b.dtype = schema::FLOAT32;
+    b.shape = like.shape;
+    b.index = static_cast<int>(p_.stateFloats);
+    p_.stateFloats += like.elements().coeff;
+    b.name = unique(base);
+    b.description = "optimizer slot " + base;
+    return add(b);
+  };
+
+  Step step;
+  step.layerName = "optimizer";
+  step.className = cls;
+  step.comment = fmt::format("{} updates", cls);
+  // Every trainable parameter with a gradient, in parameter order.
+  std::vector<std::pair<int, int>> updates; // (param buffer, gradient buffer)
+  for (size_t b = 0; b < p_.buffers.size(); ++b) {
+    const Buffer &pb = p_.buffers[b];
+    if (!pb.training || pb.kind != Buffer::Kind::Param)
+      continue;
+    const Param *prm = p_.params[size_t(pb.index)].param;
+    auto it = grad_.paramGrad.find(prm);
+    if (it == grad_.paramGrad.end() || !grad_.written.count(it->second))
+      continue;
+    updates.push_back({int(b), it->second});
+  }
+  if (p_.optimizerConfig.count("global_clipnorm")) {
+    Arg list, sizes;
+    list.kind = Arg::Kind::BufferList;
+    list.mutableList = true;
+    sizes.kind = Arg::Kind::SizeList;
+    for (auto [w, g] : updates) {
+      list.buffers.push_back(g);
+      sizes.sizes.push_back(p_.buffers[size_t(g)].elements());
+    }
+    Arg null;
+    step.calls.push_back(call("fgc_clip_by_global_norm",
+                              {list, sizes, integer(int64_t(updates.size())),
+                               cfg("global_clipnorm"), null}));
+  }
+  for (auto [w, g] : updates) {
+    const Buffer &wb = p_.buffers[size_t(w)];
+    Arg n;
+    n.kind = Arg::Kind::Size;
+    n.size = wb.elements();
+    if (p_.optimizerConfig.count("clipnorm"))
+      step.calls.push_back(call("fgc_clip_by_norm", {buf(g), n, cfg("clipnorm")}));
+    if (p_.optimizerConfig.count("clipvalue"))
+      step.calls.push_back(call("fgc_clip_by_value", {buf(g), n, cfg("clipvalue")}));
+    std::string base = wb.name.substr(2);
+    Arg null;
+    if (cls == "SGD") {
+      bool momentum = p_.optimizerConfig["momentum"] != 0;
+      int v = momentum ? slot("momentum_" + base, wb) : -1;
+      step.calls.push_back(call("fgc_sgd_update",
+                                {buf(w), buf(g), momentum ? buf(v) : null, n,
+                                 value("learningRate"), cfg("momentum"),
+                                 integer(p_.optimizerConfig["nesterov"] != 0)}));
+    } else if (cls == "RMSprop") {
+      int ms = slot("rms_" + base, wb);
+      int mom = p_.optimizerConfig["momentum"] != 0 ? slot("momentum_" + base, wb) : -1;
+      int mg = p_.optimizerConfig["centered"] != 0 ? slot("mg_" + base, wb) : -1;
+      Arg variant;
+      variant.kind = Arg::Kind::Enum;
+      variant.enumName = "FGC_RMSPROP_TF2";
+      step.calls.push_back(call("fgc_rmsprop_update",
+                                {buf(w), buf(g), buf(ms), mom >= 0 ? buf(mom) : null,
+                                 mg >= 0 ? buf(mg) : null, n, value("learningRate"), cfg("rho"),
+                                 cfg("momentum"), cfg("epsilon"),
+                                 integer(p_.optimizerConfig["centered"] != 0), variant}));
+    } else if (cls == "Adam" || cls == "AdamW") {
+      int m = slot("m_" + base, wb), v = slot("v_" + base, wb);
+      bool ams = p_.optimizerConfig["amsgrad"] != 0;
+      int vhat = ams ? slot("vhat_" + base, wb) : -1;
+      std::vector<Arg> args = {buf(w), buf(g), buf(m), buf(v), ams ? buf(vhat) : null, n,
+                               value("step"), value("learningRate")};
+      if (cls == "AdamW")
+        args.push_back(cfg("weight_decay"));
+      args.insert(args.end(), {cfg("beta_1"), cfg("beta_2"), cfg("epsilon"), integer(ams)});
+      step.calls.push_back(call(cls == "Adam" ? "fgc_adam_update" : "fgc_adamw_update", args));
+    } else {
+      int acc = slot("accumulator_" + base, wb);
+      p_.stateInits.push_back({acc, p_.optimizerConfig["initial_accumulator_value"]});
+      step.calls.push_back(call("fgc_adagrad_update",
+                                {buf(w), buf(g), buf(acc), n, value("learningRate"),
+                                 cfg("epsilon")}));
+    }
+  }
+  steps().push_back(std::move(step));
+  return Status::ok();
+}
+
 } // namespace
 
 Expected<KernelProgram> lowerForInference(const Graph &graph) {
   KernelProgram p;
-  Lowerer l(p);
+  Lowerer l(p, false);
   FGC_TRY(l.run(graph));
   return p;
 }
 
+} // namespace fgc
+
+namespace fgc {
+Status lowerForTraining(const Graph &graph, KernelProgram &program) {
+  Lowerer l(program, true);
+  return l.runTraining(graph);
+}
 } // namespace fgc

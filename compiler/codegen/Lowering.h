@@ -9,8 +9,17 @@
 #include "compiler/ir/OpRegistry.h"
 
 #include <map>
+#include <set>
 
 namespace fgc {
+
+// Gradient bookkeeping of a training program, shared by the backward lowering of every op.
+struct GradState {
+  std::map<int, int> gradOf;   // forward root buffer -> its gradient buffer
+  std::set<int> written;       // gradient buffers that already hold a value
+  std::set<int> needsGrad;     // forward root buffers that depend on trainable weights
+  std::map<const Param *, int> paramGrad;
+};
 
 // What an op's lowering sees and produces.
 class LowerContext {
@@ -50,13 +59,51 @@ public:
   // A new int32 buffer of `elements` values, for index conversions.
   int indexBuffer(const SymSize &elements, const std::vector<Dim> &shape);
 
+  // --- training ---
+  bool training() const { return grad_ != nullptr; }
+  // A new arena buffer (training forward: masks, saved statistics, pre-activations).
+  int newBuffer(const std::string &suffix, DType dtype, const std::vector<Dim> &shape);
+  // A buffer of `sizeFunction(&structArg)` floats (the LSTM's workspace).
+  int workspace(const std::string &suffix, const std::string &sizeFunction, const Arg &structArg);
+  // Buffers the training forward keeps for the backward, by name.
+  void save(const std::string &key, int buffer) { (*saved_)[key] = buffer; }
+  int saved(const std::string &key) const;
+  // The named value `name` of the model object at run time ("step", "dropoutSeed").
+  Arg value(const std::string &name) const;
+  Arg intList(const std::vector<int64_t> &values) const;
+  // Backward: the gradient of output i (-1 when none reaches it), the gradient buffer to write
+  // for input i (-1 when the input needs none), and the flags to pass for it.
+  int dOut(size_t i) const;
+  int dIn(size_t i);
+  int64_t inFlag(size_t i) const;
+  Arg inFlags(size_t i) const { return i64(inFlag(i)); }
+  // The gradient of parameter `name` (-1 when the layer is frozen), and the params flag.
+  int dParam(const std::string &name);
+  Arg paramFlags() const;
+  int64_t paramFlag() const { return paramFlags_; }
+  // inFlag(0) | paramFlag(): the flags of kernels with one input and parameters.
+  Arg flags() const { return i64(inFlag(0) | paramFlags_); }
+  // A stable per-layer number for seeding (Dropout).
+  uint64_t layerHash() const;
+
   template <typename... Args>
   Error error(fmt::format_string<Args...> f, Args &&...args) const {
     return Error(op_.layer->describe() + ": " + fmt::format(f, std::forward<Args>(args)...));
   }
   std::vector<KernelCall> takeCalls() { return std::move(calls_); }
+  // Set up by the training lowering.
+  void setTraining(GradState *grad, std::map<std::string, int> *saved) {
+    grad_ = grad;
+    saved_ = saved;
+  }
 
 private:
+  int gradFor(int forwardBuffer);
+  GradState *grad_ = nullptr;
+  std::map<std::string, int> *saved_ = nullptr;
+  std::map<size_t, int64_t> inputFlags_;
+  int64_t paramFlags_ = 0;
+  bool paramFlagsKnown_ = false;
   KernelProgram &program_;
   const Op &op_;
   std::vector<int> inputs_, outputs_, params_;
@@ -67,5 +114,10 @@ private:
 // Lowers every op of `graph` (which must have weights or initializers; data is read later by the
 // emitter). Errors name the layer that cannot be compiled and why.
 Expected<KernelProgram> lowerForInference(const Graph &graph);
+
+// Adds the training program to an inference program of the same graph: the forward in training
+// mode, the losses of the graph's training config, the backward (each op's `OpDef::gradient`),
+// metrics and the optimizer's updates. Errors name what cannot be trained and why.
+Status lowerForTraining(const Graph &graph, KernelProgram &program);
 
 } // namespace fgc

@@ -58,6 +58,15 @@ struct OpDef {
   // Inference: the runtime kernel calls of one call of the layer (Lowering.h). Empty function:
   // the op cannot be compiled yet, and lowering says so.
   std::function<Status(LowerContext &)> lower;
+  // Training forward, where it differs from `lower` (Dropout, BatchNormalization, LSTM, fused
+  // activations whose derivative needs the pre-activation). Empty: `lower` is used.
+  std::function<Status(LowerContext &)> lowerTrain;
+  // The gradient rule: kernel calls from the output gradients to the input and parameter
+  // gradients (LowerContext::dOut / dIn / dParam). Empty: the layer cannot be trained (a view
+  // passes gradients through without one: see `view`).
+  std::function<Status(LowerContext &)> gradient;
+  // The output is a view of the input (Reshape, Flatten): gradients flow through unchanged.
+  bool view = false;
 };
 
 // Infers one call of `layer` (ctx.layer): checks the number of inputs, runs the shape function,

@@ -76,6 +76,37 @@ static Status lowerConv(LowerContext &ctx, const char *fn) {
   return Status::ok();
 }
 
+// Training forward: the convolution, with the pre-activation kept when the backward needs it.
+static Status lowerConvTrain(LowerContext &ctx, const char *fn) {
+  return lowerWithSavedPreactivation(ctx, [&ctx, fn](const Arg &act, int out) -> Status {
+    auto p = convParams(ctx);
+    if (!p)
+      return p.error();
+    p->fields.back() = act;
+    int bias = ctx.param("bias");
+    KernelCall c = kernel(fn, {*p, ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")),
+                               bias >= 0 ? ctx.buf(bias) : ctx.null(), ctx.buf(out), scratchArg()});
+    c.scratchFunction = std::string(fn) + "_scratch_size";
+    ctx.call(c);
+    return Status::ok();
+  });
+}
+
+static Status convGradient(LowerContext &ctx, const char *fn) {
+  auto p = convParams(ctx);
+  if (!p)
+    return p.error();
+  int dx = ctx.dIn(0), dk = ctx.dParam("kernel"), db = ctx.dParam("bias"), z = ctx.saved("z");
+  KernelCall c = kernel(fn, {*p, ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")),
+                             z >= 0 ? ctx.buf(z) : ctx.null(), ctx.buf(ctx.output(0)),
+                             ctx.buf(ctx.dOut(0)), dx >= 0 ? ctx.buf(dx) : ctx.null(),
+                             dk >= 0 ? ctx.buf(dk) : ctx.null(), db >= 0 ? ctx.buf(db) : ctx.null(),
+                             scratchArg(), ctx.flags()});
+  c.scratchFunction = std::string(fn) + "_scratch_size";
+  ctx.call(c);
+  return Status::ok();
+}
+
 static void registerConv2D(OpRegistry &r) {
   OpDef d;
   d.className = "Conv2D";
@@ -115,6 +146,8 @@ static void registerConv2D(OpRegistry &r) {
                        ctx.attrs().i("groups"));
     return lowerConv(ctx, "fgc_conv2d");
   };
+  d.lowerTrain = [](LowerContext &ctx) { return lowerConvTrain(ctx, "fgc_conv2d"); };
+  d.gradient = [](LowerContext &ctx) { return convGradient(ctx, "fgc_conv2d_backward"); };
   r.add(std::move(d));
 }
 
@@ -164,6 +197,10 @@ static void registerConv2DTranspose(OpRegistry &r) {
     if (!ctx.attrs().isNone("output_padding"))
       return ctx.error("output_padding is not supported by the runtime yet");
     return lowerConv(ctx, "fgc_conv2d_transpose");
+  };
+  d.lowerTrain = [](LowerContext &ctx) { return lowerConvTrain(ctx, "fgc_conv2d_transpose"); };
+  d.gradient = [](LowerContext &ctx) {
+    return convGradient(ctx, "fgc_conv2d_transpose_backward");
   };
   r.add(std::move(d));
 }

@@ -52,6 +52,39 @@ static void registerDense(OpRegistry &r) {
       ps.push_back({"bias", {a.i("units")}, a.get("bias_initializer")});
     return ps;
   };
+  d.lowerTrain = [](LowerContext &ctx) -> Status {
+    return lowerWithSavedPreactivation(ctx, [&ctx](const Arg &act, int out) {
+      const auto &in = ctx.inShape(0);
+      int bias = ctx.param("bias");
+      ctx.call(kernel("fgc_dense", {ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")),
+                                    bias >= 0 ? ctx.buf(bias) : ctx.null(), ctx.buf(out),
+                                    ctx.size(SymSize::product(in, 0, in.size() - 1)),
+                                    ctx.size(ctx.dim(in, -1)),
+                                    ctx.size(ctx.dim(ctx.outShape(0), -1)), act}));
+      return Status::ok();
+    });
+  };
+  d.gradient = [](LowerContext &ctx) -> Status {
+    auto act = ctx.activation(ctx.attrs().s("activation"));
+    if (!act)
+      return act.error();
+    const auto &in = ctx.inShape(0);
+    SymSize rows = SymSize::product(in, 0, in.size() - 1);
+    int dx = ctx.dIn(0), dk = ctx.dParam("kernel"), db = ctx.dParam("bias");
+    int z = ctx.saved("z");
+    KernelCall c = kernel(
+        "fgc_dense_backward",
+        {ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")), z >= 0 ? ctx.buf(z) : ctx.null(),
+         ctx.buf(ctx.output(0)), ctx.buf(ctx.dOut(0)), dx >= 0 ? ctx.buf(dx) : ctx.null(),
+         dk >= 0 ? ctx.buf(dk) : ctx.null(), db >= 0 ? ctx.buf(db) : ctx.null(), ctx.size(rows),
+         ctx.size(ctx.dim(in, -1)), ctx.size(ctx.dim(ctx.outShape(0), -1)), *act, scratchArg(),
+         ctx.flags()});
+    c.scratchFunction = "fgc_dense_backward_scratch_size";
+    c.scratchArgs = {ctx.size(rows), ctx.size(ctx.dim(in, -1)),
+                     ctx.size(ctx.dim(ctx.outShape(0), -1)), *act};
+    ctx.call(c);
+    return Status::ok();
+  };
   d.lower = [](LowerContext &ctx) -> Status {
     auto act = ctx.activation(ctx.attrs().s("activation"));
     if (!act)
@@ -90,6 +123,20 @@ static void registerActivation(OpRegistry &r) {
                                        ctx.size(ctx.dim(in, -1))}));
     return Status::ok();
   };
+  d.gradient = [](LowerContext &ctx) -> Status {
+    auto act = ctx.activation(ctx.attrs().s("activation"));
+    if (!act)
+      return act.error();
+    int dx = ctx.dIn(0);
+    if (dx < 0)
+      return Status::ok();
+    const auto &in = ctx.inShape(0);
+    ctx.call(kernel("fgc_activation_backward",
+                    {*act, ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)), ctx.buf(ctx.dOut(0)),
+                     ctx.buf(dx), ctx.size(SymSize::product(in, 0, in.size() - 1)),
+                     ctx.size(ctx.dim(in, -1)), ctx.flags()}));
+    return Status::ok();
+  };
   r.add(std::move(d));
 
   OpDef s;
@@ -113,6 +160,20 @@ static void registerActivation(OpRegistry &r) {
                                     ctx.i64(int64_t(in.size())), ctx.i64(ctx.attrs().i("axis"))}));
     return Status::ok();
   };
+  s.gradient = [](LowerContext &ctx) -> Status {
+    int dx = ctx.dIn(0);
+    if (dx < 0)
+      return Status::ok();
+    const auto &in = ctx.inShape(0);
+    Arg shape;
+    shape.kind = Arg::Kind::SizeList;
+    for (size_t k = 0; k < in.size(); ++k)
+      shape.sizes.push_back(ctx.dim(in, int(k)));
+    ctx.call(kernel("fgc_softmax_backward",
+                    {ctx.buf(ctx.output(0)), ctx.buf(ctx.dOut(0)), ctx.buf(dx), shape,
+                     ctx.i64(int64_t(in.size())), ctx.i64(ctx.attrs().i("axis")), ctx.flags()}));
+    return Status::ok();
+  };
   r.add(std::move(s));
 }
 
@@ -129,6 +190,30 @@ static void registerDropout(OpRegistry &r) {
     return std::vector<TensorType>{ctx.input()};
   };
   d.lower = lowerAsView; // identity at inference
+  d.lowerTrain = [](LowerContext &ctx) -> Status {
+    int mask = ctx.newBuffer("mask", schema::FLOAT32, ctx.outShape(0));
+    ctx.save("mask", mask);
+    Arg rate = ctx.value("dropoutRate");
+    rate.floatValue = ctx.attrs().f("rate");
+    // The mask's seed: the layer's own seed if it has one, else one derived from its name;
+    // the counter is the training step, so every step draws a new mask.
+    uint64_t seed = ctx.attrs().isNone("seed") ? ctx.layerHash() >> 1
+                                               : uint64_t(ctx.attrs().i("seed"));
+    ctx.call(kernel("fgc_dropout_forward",
+                    {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)), ctx.buf(mask),
+                     ctx.size(ctx.buffer(ctx.output(0)).elements()), rate,
+                     ctx.i64(int64_t(seed)), ctx.value("step")}));
+    return Status::ok();
+  };
+  d.gradient = [](LowerContext &ctx) -> Status {
+    int dx = ctx.dIn(0);
+    if (dx < 0)
+      return Status::ok();
+    ctx.call(kernel("fgc_dropout_backward",
+                    {ctx.buf(ctx.saved("mask")), ctx.buf(ctx.dOut(0)), ctx.buf(dx),
+                     ctx.size(ctx.buffer(ctx.output(0)).elements()), ctx.flags()}));
+    return Status::ok();
+  };
   r.add(std::move(d));
 }
 
@@ -144,6 +229,7 @@ static void registerFlattenReshape(OpRegistry &r) {
     return std::vector<TensorType>{out};
   };
   f.lower = lowerAsView; // C order: the same data
+  f.view = true;
   r.add(std::move(f));
 
   OpDef d;
@@ -188,6 +274,7 @@ static void registerFlattenReshape(OpRegistry &r) {
     return std::vector<TensorType>{out};
   };
   d.lower = lowerAsView;
+  d.view = true;
   r.add(std::move(d));
 }
 

@@ -34,6 +34,27 @@ static void registerConcatenate(OpRegistry &r) {
                      ctx.size(SymSize::product(out, ax + 1, out.size())), ctx.buf(ctx.output(0))}));
     return Status::ok();
   };
+  d.gradient = [](LowerContext &ctx) -> Status {
+    const auto &out = ctx.outShape(0);
+    int64_t axis = ctx.attrs().i("axis");
+    size_t ax = size_t(axis < 0 ? axis + int64_t(out.size()) : axis);
+    Arg dins, sizes;
+    dins.kind = Arg::Kind::BufferList;
+    dins.mutableList = true;
+    sizes.kind = Arg::Kind::SizeList;
+    std::vector<int64_t> flags;
+    for (size_t i = 0; i < ctx.numInputs(); ++i) {
+      dins.buffers.push_back(ctx.dIn(i));
+      flags.push_back(ctx.inFlag(i));
+      sizes.sizes.push_back(ctx.dim(ctx.inShape(i), int(ax)));
+    }
+    ctx.call(kernel("fgc_concatenate_backward",
+                    {ctx.i64(int64_t(ctx.numInputs())), ctx.buf(ctx.dOut(0)), sizes,
+                     ctx.size(SymSize::product(out, 0, ax)),
+                     ctx.size(SymSize::product(out, ax + 1, out.size())), dins,
+                     ctx.intList(flags)}));
+    return Status::ok();
+  };
   d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
     size_t rank = ctx.input().rank();
     int64_t axis = ctx.attrs().i("axis");
@@ -94,6 +115,20 @@ static void registerElementwiseMerge(OpRegistry &r, const std::string &cls,
   d.maxInputs = -1;
   d.inferTypes = elementwiseMerge;
   std::string fn = cls == "Add" ? "fgc_add" : "fgc_average";
+  d.gradient = [fn](LowerContext &ctx) -> Status {
+    Arg dins;
+    dins.kind = Arg::Kind::BufferList;
+    dins.mutableList = true;
+    std::vector<int64_t> flags;
+    for (size_t i = 0; i < ctx.numInputs(); ++i) {
+      dins.buffers.push_back(ctx.dIn(i));
+      flags.push_back(ctx.inFlag(i));
+    }
+    ctx.call(kernel(fn + "_backward", {ctx.i64(int64_t(ctx.numInputs())), ctx.buf(ctx.dOut(0)),
+                                       ctx.size(ctx.buffer(ctx.output(0)).elements()), dins,
+                                       ctx.intList(flags)}));
+    return Status::ok();
+  };
   d.lower = [fn](LowerContext &ctx) -> Status {
     Arg inputs;
     inputs.kind = Arg::Kind::BufferList;

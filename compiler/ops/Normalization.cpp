@@ -41,6 +41,38 @@ void registerNormalizationOps(OpRegistry &r) {
                      ctx.buf(ctx.param("moving_variance")), ctx.f32(ctx.attrs().f("epsilon"))}));
     return Status::ok();
   };
+  d.lowerTrain = [](LowerContext &ctx) -> Status {
+    const auto &in = ctx.inShape(0);
+    std::vector<Dim> channels = {in.back()};
+    int mean = ctx.newBuffer("mean", schema::FLOAT32, channels);
+    int invstd = ctx.newBuffer("invstd", schema::FLOAT32, channels);
+    ctx.save("mean", mean);
+    ctx.save("invstd", invstd);
+    int gamma = ctx.param("gamma"), beta = ctx.param("beta");
+    Arg update;
+    update.kind = Arg::Kind::Int;
+    update.intValue = 1;
+    ctx.call(kernel("fgc_batch_norm_train_forward",
+                    {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)),
+                     ctx.size(SymSize::product(in, 0, in.size() - 1)), ctx.size(ctx.dim(in, -1)),
+                     gamma >= 0 ? ctx.buf(gamma) : ctx.null(),
+                     beta >= 0 ? ctx.buf(beta) : ctx.null(), ctx.buf(ctx.param("moving_mean")),
+                     ctx.buf(ctx.param("moving_variance")), ctx.f32(ctx.attrs().f("momentum")),
+                     ctx.f32(ctx.attrs().f("epsilon")), ctx.buf(mean), ctx.buf(invstd), update}));
+    return Status::ok();
+  };
+  d.gradient = [](LowerContext &ctx) -> Status {
+    const auto &in = ctx.inShape(0);
+    int dx = ctx.dIn(0), dg = ctx.dParam("gamma"), db = ctx.dParam("beta");
+    int gamma = ctx.param("gamma");
+    auto opt = [&ctx](int id) { return id >= 0 ? ctx.buf(id) : ctx.null(); };
+    ctx.call(kernel("fgc_batch_norm_backward",
+                    {ctx.buf(ctx.input(0)), ctx.buf(ctx.dOut(0)), opt(gamma),
+                     ctx.buf(ctx.saved("mean")), ctx.buf(ctx.saved("invstd")), opt(dx), opt(dg),
+                     opt(db), ctx.size(SymSize::product(in, 0, in.size() - 1)),
+                     ctx.size(ctx.dim(in, -1)), ctx.flags()}));
+    return Status::ok();
+  };
   d.params = [](const OpContext &ctx) {
     auto a = ctx.attrs();
     Dim c = ctx.input().shape.back();

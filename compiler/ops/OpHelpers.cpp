@@ -76,6 +76,34 @@ KernelCall kernel(const std::string &fn, std::vector<Arg> args) {
   return c;
 }
 
+bool needsPreactivation(const std::string &a) {
+  return a == "gelu" || a == "softplus" || a == "swish" || a == "silu";
+}
+
+Arg scratchArg() {
+  Arg a;
+  a.kind = Arg::Kind::Scratch;
+  return a;
+}
+
+Status lowerWithSavedPreactivation(LowerContext &ctx,
+                                   const std::function<Status(const Arg &, int)> &emit) {
+  const std::string &name = ctx.attrs().s("activation");
+  auto act = ctx.activation(name);
+  if (!act)
+    return act.error();
+  if (!needsPreactivation(name))
+    return emit(*act, ctx.output(0));
+  int z = ctx.newBuffer("z", schema::FLOAT32, ctx.outShape(0));
+  ctx.save("z", z);
+  FGC_TRY(emit(ctx.enumValue("FGC_ACT_LINEAR", 0), z));
+  const auto &shape = ctx.outShape(0);
+  ctx.call(kernel("fgc_activation", {*act, ctx.buf(z), ctx.buf(ctx.output(0)),
+                                     ctx.size(SymSize::product(shape, 0, shape.size() - 1)),
+                                     ctx.size(ctx.dim(shape, -1))}));
+  return Status::ok();
+}
+
 Status lowerAsView(LowerContext &ctx) {
   ctx.alias(0, 0);
   return Status::ok();

@@ -4,6 +4,8 @@
 #include "compiler/codegen/Lowering.h"
 #include "compiler/ir/OpRegistry.h"
 
+#include <functional>
+
 namespace fgc::ops {
 
 // The largest kernel size, stride, dilation, pool size or resampling factor fgc accepts, and the
@@ -31,6 +33,16 @@ Dim deconvOutputLength(Dim in, int64_t k, const std::string &padding, int64_t ou
 Status expectRank(const OpContext &ctx, size_t i, size_t rank, const char *what);
 // Requires a static last dimension (Dense, Conv channels).
 Status expectStaticLastDim(const OpContext &ctx, size_t i);
+
+// Activations whose derivative needs the pre-activation (the backward kernels take z).
+bool needsPreactivation(const std::string &activation);
+// Training forward of a layer with a fused activation: when the activation's derivative needs
+// the pre-activation, the kernel runs with `linear` into a saved buffer "z" and the activation
+// follows; `emit(activationArg, outputBuffer)` emits the layer's kernel.
+Status lowerWithSavedPreactivation(LowerContext &ctx,
+                                   const std::function<Status(const Arg &, int)> &emit);
+// The scratch argument.
+Arg scratchArg();
 
 // Lowering helpers.
 // A runtime call `fn(args...)`.

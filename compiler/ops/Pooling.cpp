@@ -6,6 +6,34 @@ namespace fgc::ops {
 static void registerPool2D(OpRegistry &r, const std::string &cls, const std::string &what) {
   OpDef d;
   std::string fn = cls == "MaxPooling2D" ? "fgc_max_pool2d" : "fgc_avg_pool2d";
+  auto params = [](LowerContext &ctx) {
+    auto a = ctx.attrs();
+    const auto &in = ctx.inShape(0);
+    auto p = a.ints("pool_size");
+    auto s = a.isNone("strides") ? p : a.ints("strides");
+    if (s.size() == 1)
+      s.push_back(s[0]);
+    Arg params;
+    params.kind = Arg::Kind::Struct;
+    params.structType = "fgc_pool2d_params";
+    params.fields = {ctx.size(ctx.dim(in, 0)), ctx.size(ctx.dim(in, 1)), ctx.size(ctx.dim(in, 2)),
+                     ctx.size(ctx.dim(in, 3)), ctx.i64(p[0]), ctx.i64(p[1]), ctx.i64(s[0]),
+                     ctx.i64(s[1]), ctx.padding(a.s("padding"))};
+    return params;
+  };
+  bool isMax = cls == "MaxPooling2D";
+  d.gradient = [params, isMax](LowerContext &ctx) -> Status {
+    int dx = ctx.dIn(0);
+    if (dx < 0)
+      return Status::ok();
+    if (isMax)
+      ctx.call(kernel("fgc_max_pool2d_backward", {params(ctx), ctx.buf(ctx.input(0)),
+                                                  ctx.buf(ctx.dOut(0)), ctx.buf(dx), ctx.flags()}));
+    else
+      ctx.call(kernel("fgc_avg_pool2d_backward",
+                      {params(ctx), ctx.buf(ctx.dOut(0)), ctx.buf(dx), ctx.flags()}));
+    return Status::ok();
+  };
   d.lower = [fn](LowerContext &ctx) -> Status {
     auto a = ctx.attrs();
     const auto &in = ctx.inShape(0);
@@ -59,6 +87,26 @@ static void registerGlobalPool(OpRegistry &r, const std::string &cls, size_t ran
   std::string fn = cls == "GlobalMaxPooling2D"       ? "fgc_global_max_pool2d"
                    : cls == "GlobalAveragePooling2D" ? "fgc_global_avg_pool2d"
                                                      : "fgc_global_avg_pool1d";
+  d.gradient = [cls, rank](LowerContext &ctx) -> Status {
+    int dx = ctx.dIn(0);
+    if (dx < 0)
+      return Status::ok();
+    const auto &in = ctx.inShape(0);
+    std::vector<Arg> args;
+    std::string g;
+    if (cls == "GlobalMaxPooling2D") {
+      g = "fgc_global_max_pool2d_backward";
+      args = {ctx.buf(ctx.input(0)), ctx.buf(ctx.dOut(0)), ctx.buf(dx)};
+    } else {
+      g = rank == 4 ? "fgc_global_avg_pool2d_backward" : "fgc_global_avg_pool1d_backward";
+      args = {ctx.buf(ctx.dOut(0)), ctx.buf(dx)};
+    }
+    for (size_t k = 0; k < rank; ++k)
+      args.push_back(ctx.size(ctx.dim(in, int(k))));
+    args.push_back(ctx.flags());
+    ctx.call(kernel(g, args));
+    return Status::ok();
+  };
   d.lower = [fn, rank](LowerContext &ctx) -> Status {
     const auto &in = ctx.inShape(0);
     std::vector<Arg> args = {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0))};
@@ -103,6 +151,22 @@ static void registerUpSampling2D(OpRegistry &r) {
                      ctx.i64(size[0]), ctx.i64(size[1]),
                      bilinear ? ctx.enumValue("FGC_INTERP_BILINEAR", 1)
                               : ctx.enumValue("FGC_INTERP_NEAREST", 0)}));
+    return Status::ok();
+  };
+  d.gradient = [](LowerContext &ctx) -> Status {
+    int dx = ctx.dIn(0);
+    if (dx < 0)
+      return Status::ok();
+    const auto &in = ctx.inShape(0);
+    auto size = ctx.attrs().ints("size");
+    bool bilinear = ctx.attrs().s("interpolation") == "bilinear";
+    ctx.call(kernel("fgc_upsampling2d_backward",
+                    {ctx.buf(ctx.dOut(0)), ctx.buf(dx), ctx.size(ctx.dim(in, 0)),
+                     ctx.size(ctx.dim(in, 1)), ctx.size(ctx.dim(in, 2)), ctx.size(ctx.dim(in, 3)),
+                     ctx.i64(size[0]), ctx.i64(size[1]),
+                     bilinear ? ctx.enumValue("FGC_INTERP_BILINEAR", 1)
+                              : ctx.enumValue("FGC_INTERP_NEAREST", 0),
+                     ctx.flags()}));
     return Status::ok();
   };
   d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {

@@ -33,7 +33,10 @@ static void registerEmbedding(OpRegistry &r) {
     int indices = ctx.input(0);
     if (in.dtype == schema::FLOAT32 && !in.indexInput) {
       // Keras casts float indices to integers first.
-      indices = ctx.indexBuffer(count, in.shape);
+      indices = ctx.training() ? ctx.newBuffer("indices", schema::INT32, in.shape)
+                               : ctx.indexBuffer(count, in.shape);
+      if (ctx.training())
+        ctx.save("indices", indices);
       ctx.call(kernel("fgc_cast_f32_to_i32",
                       {ctx.buf(ctx.input(0)), ctx.buf(indices), ctx.size(count)}));
     }
@@ -42,6 +45,18 @@ static void registerEmbedding(OpRegistry &r) {
                     {ctx.buf(indices), ctx.size(count), ctx.buf(ctx.param("embeddings")),
                      ctx.i64(ctx.attrs().i("input_dim")), ctx.i64(ctx.attrs().i("output_dim")),
                      ctx.buf(ctx.output(0))}));
+    return Status::ok();
+  };
+  d.gradient = [](LowerContext &ctx) -> Status {
+    int dt = ctx.dParam("embeddings");
+    if (dt < 0)
+      return Status::ok();
+    int indices = ctx.saved("indices") >= 0 ? ctx.saved("indices") : ctx.input(0);
+    bool wide = ctx.buffer(indices).dtype == schema::INT64;
+    ctx.call(kernel(wide ? "fgc_embedding_backward_i64" : "fgc_embedding_backward_i32",
+                    {ctx.buf(indices), ctx.size(ctx.buffer(ctx.input(0)).elements()),
+                     ctx.buf(ctx.dOut(0)), ctx.i64(ctx.attrs().i("input_dim")),
+                     ctx.i64(ctx.attrs().i("output_dim")), ctx.buf(dt), ctx.paramFlags()}));
     return Status::ok();
   };
   d.params = [](const OpContext &ctx) {
@@ -112,6 +127,40 @@ static void registerLSTM(OpRegistry &r) {
          ctx.buf(ctx.output(0)), returnState ? ctx.buf(ctx.output(1)) : ctx.null(),
          returnState ? ctx.buf(ctx.output(2)) : ctx.null(), scratch});
     c.scratchFunction = "fgc_lstm_scratch_size";
+    ctx.call(c);
+    return Status::ok();
+  };
+  d.lowerTrain = [](LowerContext &ctx) -> Status {
+    FGC_TRY(ctx.op().layer->def->lower(ctx));
+    // The same call, to the training forward that keeps every step's gates for the backward.
+    std::vector<KernelCall> calls = ctx.takeCalls();
+    KernelCall c = calls.back();
+    int ws = ctx.workspace("workspace", "fgc_lstm_workspace_size", c.args[0]);
+    ctx.save("workspace", ws);
+    c.function = "fgc_lstm_forward_train";
+    c.args.back() = ctx.buf(ws);
+    c.scratchFunction.clear();
+    ctx.call(c);
+    return Status::ok();
+  };
+  d.gradient = [](LowerContext &ctx) -> Status {
+    FGC_TRY(ctx.op().layer->def->lower(ctx)); // rebuilds the parameter struct
+    Arg p = ctx.takeCalls().back().args[0];
+    bool states = ctx.numInputs() == 3;
+    bool returnState = ctx.numOutputs() == 3;
+    int dx = ctx.dIn(0);
+    int dh0 = states ? ctx.dIn(1) : -1, dc0 = states ? ctx.dIn(2) : -1;
+    int dk = ctx.dParam("kernel"), dr = ctx.dParam("recurrent_kernel"), db = ctx.dParam("bias");
+    auto opt = [&ctx](int id) { return id >= 0 ? ctx.buf(id) : ctx.null(); };
+    int dOut = ctx.dOut(0), dh = returnState ? ctx.dOut(1) : -1, dc = returnState ? ctx.dOut(2) : -1;
+    KernelCall c = kernel(
+        "fgc_lstm_backward",
+        {p, ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")),
+         ctx.buf(ctx.param("recurrent_kernel")), states ? ctx.buf(ctx.input(1)) : ctx.null(),
+         states ? ctx.buf(ctx.input(2)) : ctx.null(), ctx.buf(ctx.saved("workspace")), opt(dOut),
+         opt(dh), opt(dc), opt(dx), opt(dk), opt(dr), opt(db), opt(dh0), opt(dc0), scratchArg(),
+         ctx.flags()});
+    c.scratchFunction = "fgc_lstm_backward_scratch_size";
     ctx.call(c);
     return Status::ok();
   };

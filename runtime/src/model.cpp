@@ -205,6 +205,22 @@ void bindInputs(const char *model, const TensorSpec *specs, int numInputs, const
       throw Error(format("model '%s': dimension symbol %d is not set by any input", model, s));
 }
 
+void bindTargets(const char *model, const TensorSpec *specs, int numTargets, const Tensor *targets,
+                 const int64_t *symbols) {
+  for (int i = 0; i < numTargets; ++i) {
+    std::vector<int64_t> want = resolveShape(specs[i], symbols);
+    std::vector<int64_t> have = targets[i].shape();
+    if (want.size() == 1 && have.size() == 2 && have[1] == 1)
+      have.pop_back();
+    if (targets[i].dtype() != DType::Float32 || have != want)
+      throw Error(format("model '%s': target '%s' must be float32 %s, got %s %s", model,
+                         specs[i].name, shapeString(want.data(), int(want.size())).c_str(),
+                         dtypeName(targets[i].dtype()),
+                         shapeString(targets[i].shape().data(),
+                                     int(targets[i].shape().size())).c_str()));
+  }
+}
+
 std::vector<int64_t> resolveShape(const TensorSpec &spec, const int64_t *symbols) {
   std::vector<int64_t> shape(static_cast<std::size_t>(spec.rank));
   for (int k = 0; k < spec.rank; ++k)
@@ -402,6 +418,24 @@ struct Weights::Mapping {
       ::munmap(addr, length);
   }
 };
+
+float *Weights::mutableData(int i) {
+  if (!owned_) {
+    std::size_t total = 0;
+    for (int k = 0; k < count_; ++k)
+      total += specBytes(specs_[k]) / sizeof(float);
+    auto owned = std::make_shared<std::vector<float>>(total);
+    std::size_t at = 0;
+    for (int k = 0; k < count_; ++k) {
+      std::size_t n = specBytes(specs_[k]) / sizeof(float);
+      std::memcpy(owned->data() + at, pointers_[std::size_t(k)], n * sizeof(float));
+      pointers_[std::size_t(k)] = owned->data() + at;
+      at += n;
+    }
+    owned_ = owned;
+  }
+  return const_cast<float *>(pointers_[static_cast<std::size_t>(i)]);
+}
 
 Weights Weights::embedded(const char *model, const WeightSpec *specs, int count, const void *data,
                           std::size_t bytes) {

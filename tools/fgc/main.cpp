@@ -90,12 +90,16 @@ std::string baseName(const std::string &path) {
 
 int compileModel(fgc::Graph &g, const std::string &model, const std::string &output,
                  std::string headerPath, const std::string &ns, const std::string &className,
-                 const std::string &weightsMode, std::string weightsPath) {
+                 const std::string &weightsMode, std::string weightsPath, bool inferenceOnly) {
   if (auto s = fgc::initializeWeights(g); !s)
     return fail(s.error().withContext(model));
   auto program = fgc::lowerForInference(g);
   if (!program)
     return fail(program.error().withContext(model));
+  // Training code when the model has a loss (Keras's compile), unless asked not to.
+  if (!inferenceOnly && g.training.losses_size() > 0)
+    if (auto s = fgc::lowerForTraining(g, *program); !s)
+      return fail(s.error().withContext(model));
   std::string stem = stemOf(output);
   if (headerPath.empty())
     headerPath = stem + ".h";
@@ -186,6 +190,7 @@ int main(int argc, char **argv) {
   exportWeights->add_option("-o,--output", outDir, "Output directory")->required();
 
   std::string headerPath, ns, className, weightsMode = "inline", weightsPath;
+  bool inferenceOnly = false;
   auto *compile = app.add_subcommand(
       "compile", "Emit standalone C++ (a model class calling the fgc runtime) for inference");
   compile->add_option("MODEL", model, "Model file (.pb or .pbtxt)")->required();
@@ -200,6 +205,9 @@ int main(int argc, char **argv) {
                    "(OUTPUT-stem.weights.bin linked through OUTPUT-stem.weights.S), file (a "
                    ".fgcw file loaded at run time)")
       ->check(CLI::IsMember({"inline", "blob", "file"}));
+  compile->add_flag("--inference-only", inferenceOnly,
+                    "Leave out the training code (train_step, fit, evaluate) even when the model "
+                    "has a training config");
   compile->add_option("--weights-path", weightsPath,
                       "file mode: where the program looks for the weights by default (default: "
                       "OUTPUT-stem.fgcw); the file is written beside OUTPUT");
@@ -260,7 +268,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (compile->parsed())
-    return compileModel(g, model, output, headerPath, ns, className, weightsMode, weightsPath);
+    return compileModel(g, model, output, headerPath, ns, className, weightsMode, weightsPath,
+                        inferenceOnly);
   if (exportWeights->parsed()) {
     if (auto s = fgc::initializeWeights(g); !s)
       return fail(s.error().withContext(model));

@@ -280,6 +280,20 @@ std::vector<int64_t> Tiny::outputShape(int i) {
   return specShape(kOutputSpecs[i]);
 }
 
+int Tiny::numWeights() { return kNumWeights; }
+
+std::string Tiny::weightName(int i) {
+  if (i < 0 || i >= kNumWeights)
+    throw fgc::rt::Error("weightName: no weight " + std::to_string(i));
+  return std::string(kWeightSpecs[i].layer) + "/" + kWeightSpecs[i].name;
+}
+
+std::vector<int64_t> Tiny::weightShape(int i) {
+  if (i < 0 || i >= kNumWeights)
+    throw fgc::rt::Error("weightShape: no weight " + std::to_string(i));
+  return std::vector<int64_t>(kWeightSpecs[i].shape, kWeightSpecs[i].shape + kWeightSpecs[i].rank);
+}
+
 void Tiny::setNumThreads(int n) { fgc_set_num_threads(n); }
 
 void Tiny::load_weights(const std::string &path) {

@@ -43,6 +43,12 @@ public:
   // Threads the kernels use (<= 0: the default, all cores).
   static void setNumThreads(int n);
 
+  // The weights by index: "layer/name" (nested: "model/layer/name"), shape, values.
+  static int numWeights();
+  static std::string weightName(int i);
+  static std::vector<int64_t> weightShape(int i);
+  const float *weightData(int i) const { return weights_[i]; }
+
   // Weights in the fgc weights format (.fgcw), which fgc itself also reads.
   void load_weights(const std::string &path);
   void save_weights(const std::string &path) const;

@@ -85,6 +85,11 @@ std::vector<int64_t> resolveShape(const TensorSpec &spec, const int64_t *symbols
 // into `staging` (room for t.size() values).
 const int32_t *asIndices(const Tensor &t, int32_t *staging);
 
+// Checks training targets against their specs once the inputs have fixed the symbols. A
+// rank-1 spec (sparse labels) also accepts (batch, 1). Throws Error naming the target.
+void bindTargets(const char *model, const TensorSpec *specs, int numTargets, const Tensor *targets,
+                 const int64_t *symbols);
+
 // Throws Error with the runtime's last kernel message, prefixed with the model and layer names.
 [[noreturn]] void kernelFailed(const char *model, const char *layer, int status);
 
@@ -128,6 +133,9 @@ public:
   void save(const std::string &path) const;
 
   const float *operator[](int i) const { return pointers_[static_cast<std::size_t>(i)]; }
+  // Writable parameter i (training): the first call copies every parameter into memory the
+  // Weights own, so embedded or mapped weights are never written.
+  float *mutableData(int i);
   int count() const { return count_; }
 
 private:
@@ -137,6 +145,7 @@ private:
   int count_ = 0;
   std::vector<const float *> pointers_;
   std::shared_ptr<Mapping> mapping_;
+  std::shared_ptr<std::vector<float>> owned_;
 };
 
 } // namespace fgc::rt
