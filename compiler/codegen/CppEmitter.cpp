@@ -4,6 +4,7 @@
 #include "compiler/report/Summary.h"
 
 #include <cmath>
+#include <functional>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -198,6 +199,24 @@ private:
     return h.str();
   }
 
+  // The lines that fill `logs` from the loss accumulators and metric counters; `denominator(m)`
+  // writes what metric m's accumulated value is divided by.
+  std::string logsCode(const std::function<std::string(const KernelProgram::Metric &)> &denominator)
+      const {
+    std::string s, total;
+    for (const auto &l : p_.losses)
+      total += (total.empty() ? "" : " + ") + fmt::format("{} * acc[{}]", l.weight, l.accumulator);
+    s += "  logs[0] = " + total + ";\n";
+    size_t k = 1;
+    if (p_.losses.size() > 1)
+      for (const auto &l : p_.losses)
+        s += fmt::format("  logs[{}] = acc[{}];\n", k++, l.accumulator);
+    for (const auto &m : p_.metrics)
+      s += fmt::format("  logs[{}] = double({}[{}]) / {};\n", k++,
+                       m.kind == "count" ? "cnt" : "acc", m.accumulator, denominator(m));
+    return s;
+  }
+
   std::string trainingDeclarations() const {
     std::string opt;
     for (const auto &[k, v] : p_.optimizerConfig)
@@ -299,22 +318,11 @@ private:
         args.replace(at, 4, cols);
       s << fmt::format("  check({}({}), \"{}\");\n", k.function, args, "evaluation");
     }
-    std::string total;
-    for (const auto &l : p_.losses)
-      total += (total.empty() ? "" : " + ") + fmt::format("{} * acc[{}]", l.weight, l.accumulator);
-    s << "  logs[0] = " << total << ";\n";
-    size_t k = 1;
-    if (p_.losses.size() > 1)
-      for (const auto &l : p_.losses)
-        s << fmt::format("  logs[{}] = acc[{}];\n", k++, l.accumulator);
-    for (const auto &m : p_.metrics) {
+    s << logsCode([](const KernelProgram::Metric &m) {
       std::string pred = fmt::format("testOutputs_[{}]", m.output);
-      std::string denom = m.kind == "count"
-                              ? fmt::format("double({0}.size() / {0}.shape().back())", pred)
-                              : fmt::format("double({}.size())", pred);
-      s << fmt::format("  logs[{}] = double({}[{}]) / {};\n", k++,
-                       m.kind == "count" ? "cnt" : "acc", m.accumulator, denom);
-    }
+      return m.kind == "count" ? fmt::format("double({0}.size() / {0}.shape().back())", pred)
+                               : fmt::format("double({}.size())", pred);
+    });
     s << "}\n\n";
     return s.str();
   }
@@ -611,18 +619,9 @@ private:
     }
     if (training) {
       s << "\n  // Logs: the total loss, per-output losses, metrics.\n";
-      std::string total;
-      for (const auto &l : p_.losses)
-        total += (total.empty() ? "" : " + ") + fmt::format("{} * acc[{}]", l.weight, l.accumulator);
-      s << "  logs[0] = " << total << ";\n";
-      size_t k = 1;
-      if (p_.losses.size() > 1)
-        for (const auto &l : p_.losses)
-          s << fmt::format("  logs[{}] = acc[{}];\n", k++, l.accumulator);
-      for (const auto &m : p_.metrics)
-        s << fmt::format("  logs[{}] = double({}[{}]) / double({});\n", k++,
-                         m.kind == "count" ? "cnt" : "acc", m.accumulator,
-                         sizeExpr(m.kind == "count" ? m.rows : m.elements));
+      s << logsCode([this](const KernelProgram::Metric &m) {
+        return "double(" + sizeExpr(m.kind == "count" ? m.rows : m.elements) + ")";
+      });
     }
     return s.str();
   }

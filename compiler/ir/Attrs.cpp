@@ -107,7 +107,15 @@ static const char *kindName(AttrKind k) {
 }
 
 // Keras accepts initializer names as strings ("glorot_uniform"); fgc stores the object form.
-static std::string initializerClassFromName(const std::string &name) {
+std::string initializerClassFromName(const std::string &name) {
+  static const std::map<std::string, std::string> aliases = {
+      {"uniform", "RandomUniform"},         {"normal", "RandomNormal"},
+      {"random_uniform", "RandomUniform"},  {"random_normal", "RandomNormal"},
+      {"truncated_normal", "TruncatedNormal"}, {"zeros", "Zeros"},
+      {"zero", "Zeros"},                    {"ones", "Ones"},
+      {"one", "Ones"}};
+  if (auto it = aliases.find(name); it != aliases.end())
+    return it->second;
   std::string out;
   bool upper = true;
   for (char c : name) {

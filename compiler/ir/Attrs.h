@@ -63,6 +63,9 @@ Expected<AttrMap> normalizeConfig(const std::vector<AttrSpec> &specs, const Attr
 AttrMap nonDefaultConfig(const std::vector<AttrSpec> &specs, const AttrMap &config);
 
 bool attrEquals(const AttrValue &a, const AttrValue &b);
+// Keras's string form of an initializer to its class: "glorot_uniform" -> "GlorotUniform",
+// "uniform" -> "RandomUniform", "zeros" -> "Zeros".
+std::string initializerClassFromName(const std::string &name);
 // Python-like rendering for messages and `get_config()` dumps: 3, 0.5, 'relu', (3, 3), None.
 std::string attrToString(const AttrValue &v);
 

@@ -34,20 +34,8 @@ static void registerPool2D(OpRegistry &r, const std::string &cls, const std::str
                       {params(ctx), ctx.buf(ctx.dOut(0)), ctx.buf(dx), ctx.flags()}));
     return Status::ok();
   };
-  d.lower = [fn](LowerContext &ctx) -> Status {
-    auto a = ctx.attrs();
-    const auto &in = ctx.inShape(0);
-    auto p = a.ints("pool_size");
-    auto s = a.isNone("strides") ? p : a.ints("strides");
-    if (s.size() == 1)
-      s.push_back(s[0]);
-    Arg params;
-    params.kind = Arg::Kind::Struct;
-    params.structType = "fgc_pool2d_params";
-    params.fields = {ctx.size(ctx.dim(in, 0)), ctx.size(ctx.dim(in, 1)), ctx.size(ctx.dim(in, 2)),
-                     ctx.size(ctx.dim(in, 3)), ctx.i64(p[0]), ctx.i64(p[1]), ctx.i64(s[0]),
-                     ctx.i64(s[1]), ctx.padding(a.s("padding"))};
-    ctx.call(kernel(fn, {params, ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0))}));
+  d.lower = [fn, params](LowerContext &ctx) -> Status {
+    ctx.call(kernel(fn, {params(ctx), ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0))}));
     return Status::ok();
   };
   d.className = cls;

@@ -198,30 +198,8 @@ using namespace detail;
 
 // --- Initializer, Tensor ---------------------------------------------------------------------
 
-static std::string initializerClass(const std::string &name) {
-  // Keras's string aliases ("glorot_uniform", "uniform", "normal") to class names.
-  static const std::map<std::string, std::string> aliases = {
-      {"uniform", "RandomUniform"}, {"normal", "RandomNormal"},
-      {"random_uniform", "RandomUniform"}, {"random_normal", "RandomNormal"},
-      {"truncated_normal", "TruncatedNormal"}, {"zeros", "Zeros"}, {"zero", "Zeros"},
-      {"ones", "Ones"}, {"one", "Ones"}};
-  if (auto it = aliases.find(name); it != aliases.end())
-    return it->second;
-  std::string out;
-  bool upper = true;
-  for (char c : name) {
-    if (c == '_') {
-      upper = true;
-      continue;
-    }
-    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-    upper = false;
-  }
-  return out;
-}
-
-Initializer::Initializer(const char *name) : className(initializerClass(name)) {}
-Initializer::Initializer(const std::string &name) : className(initializerClass(name)) {}
+Initializer::Initializer(const char *name) : className(initializerClassFromName(name)) {}
+Initializer::Initializer(const std::string &name) : className(initializerClassFromName(name)) {}
 Initializer::Initializer(std::string cls, Config cfg)
     : className(std::move(cls)), config(std::move(cfg)) {}
 
