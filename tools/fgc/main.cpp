@@ -191,6 +191,8 @@ int main(int argc, char **argv) {
 
   std::string headerPath, ns, className, weightsMode = "inline", weightsPath;
   bool inferenceOnly = false;
+  std::string optimizerOverride;
+  double learningRate = 0;
   auto *compile = app.add_subcommand(
       "compile", "Emit standalone C++ (a model class calling the fgc runtime) for inference");
   compile->add_option("MODEL", model, "Model file (.pb or .pbtxt)")->required();
@@ -208,6 +210,11 @@ int main(int argc, char **argv) {
   compile->add_flag("--inference-only", inferenceOnly,
                     "Leave out the training code (train_step, fit, evaluate) even when the model "
                     "has a training config");
+  compile->add_option("--optimizer", optimizerOverride,
+                      "Override the model's optimizer (Keras's defaults for its hyper-parameters)")
+      ->check(CLI::IsMember({"SGD", "RMSprop", "Adam", "AdamW", "Adagrad"}));
+  compile->add_option("--learning-rate", learningRate, "Override the optimizer's learning rate")
+      ->check(CLI::PositiveNumber);
   compile->add_option("--weights-path", weightsPath,
                       "file mode: where the program looks for the weights by default (default: "
                       "OUTPUT-stem.fgcw); the file is written beside OUTPUT");
@@ -266,6 +273,16 @@ int main(int argc, char **argv) {
                fgc::withThousands(g.countParams()),
                weights ? "weights present" : fmt::format("initialized from seed {}", g.seed));
     return 0;
+  }
+  if (compile->parsed()) {
+    // Command-line overrides of the training config (Keras's compile arguments).
+    if (!optimizerOverride.empty()) {
+      g.training.mutable_optimizer()->Clear();
+      g.training.mutable_optimizer()->set_class_name(optimizerOverride);
+    }
+    if (learningRate > 0)
+      (*g.training.mutable_optimizer()->mutable_attrs())["learning_rate"] =
+          fgc::makeFloat(learningRate);
   }
   if (compile->parsed())
     return compileModel(g, model, output, headerPath, ns, className, weightsMode, weightsPath,
