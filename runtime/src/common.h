@@ -73,6 +73,11 @@ bool isValidActivation(int act);
 void biasActivation(float *data, int64_t rows, int64_t cols, const float *bias,
                     fgc_activation_kind act);
 
+// Validates a conv2d parameter struct (Conv2D, Conv2DTranspose and their gradients).
+int checkConvParams(const char *name, const fgc_conv2d_params *p);
+// Validates a pool2d parameter struct and that the window fits (pooling and its gradients).
+int checkPoolParams(const char *name, const fgc_pool2d_params *p);
+
 } // namespace fgc::runtime::detail
 
 // Argument checks for the C entry points: each returns from the calling kernel

@@ -25,25 +25,7 @@ struct Geometry {
   int64_t outH = 0, outW = 0, padTop = 0, padLeft = 0;
 };
 
-int checkParams(const char *name, const fgc_conv2d_params *p) {
-  FGC_CHECK_PTR(name, p);
-  FGC_CHECK_POSITIVE(name, p->batch);
-  FGC_CHECK_POSITIVE(name, p->in_h);
-  FGC_CHECK_POSITIVE(name, p->in_w);
-  FGC_CHECK_POSITIVE(name, p->in_c);
-  FGC_CHECK_POSITIVE(name, p->kernel_h);
-  FGC_CHECK_POSITIVE(name, p->kernel_w);
-  FGC_CHECK_POSITIVE(name, p->out_c);
-  FGC_CHECK_POSITIVE(name, p->stride_h);
-  FGC_CHECK_POSITIVE(name, p->stride_w);
-  FGC_CHECK_POSITIVE(name, p->dilation_h);
-  FGC_CHECK_POSITIVE(name, p->dilation_w);
-  if (p->padding != FGC_PADDING_VALID && p->padding != FGC_PADDING_SAME)
-    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: unknown padding %d", name,
-                static_cast<int>(p->padding));
-  FGC_CHECK_ACTIVATION(name, p->activation);
-  return FGC_OK;
-}
+int checkParams(const char *name, const fgc_conv2d_params *p) { return checkConvParams(name, p); }
 
 Geometry convGeometry(const fgc_conv2d_params &p) {
   Geometry g;

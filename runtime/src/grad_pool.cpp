@@ -15,24 +15,9 @@ namespace {
 constexpr int64_t Block = 64;
 
 int checkPool(const char *name, const fgc_pool2d_params *p, const float *dy, const float *dx) {
-  FGC_CHECK_PTR(name, p);
   FGC_CHECK_PTR(name, dy);
   FGC_CHECK_PTR(name, dx);
-  FGC_CHECK_POSITIVE(name, p->batch);
-  FGC_CHECK_POSITIVE(name, p->in_h);
-  FGC_CHECK_POSITIVE(name, p->in_w);
-  FGC_CHECK_POSITIVE(name, p->channels);
-  FGC_CHECK_POSITIVE(name, p->pool_h);
-  FGC_CHECK_POSITIVE(name, p->pool_w);
-  FGC_CHECK_POSITIVE(name, p->stride_h);
-  FGC_CHECK_POSITIVE(name, p->stride_w);
-  if (p->padding != FGC_PADDING_VALID && p->padding != FGC_PADDING_SAME)
-    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: unknown padding %d", name,
-                static_cast<int>(p->padding));
-  if (fgc_conv_output_length(p->in_h, p->pool_h, p->stride_h, 1, p->padding) < 1 ||
-      fgc_conv_output_length(p->in_w, p->pool_w, p->stride_w, 1, p->padding) < 1)
-    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: the pool does not fit the input", name);
-  return FGC_OK;
+  return checkPoolParams(name, p);
 }
 
 // Runs fn(n, begin, width) for every image n and block of channels, in

@@ -12,28 +12,11 @@ namespace fgc::runtime::detail {
 
 namespace {
 
-int checkPoolParams(const char *name, const fgc_pool2d_params *p, const float *input,
-                    const float *output) {
-  FGC_CHECK_PTR(name, p);
+int checkPoolArgs(const char *name, const fgc_pool2d_params *p, const float *input,
+                  const float *output) {
   FGC_CHECK_PTR(name, input);
   FGC_CHECK_PTR(name, output);
-  FGC_CHECK_POSITIVE(name, p->batch);
-  FGC_CHECK_POSITIVE(name, p->in_h);
-  FGC_CHECK_POSITIVE(name, p->in_w);
-  FGC_CHECK_POSITIVE(name, p->channels);
-  FGC_CHECK_POSITIVE(name, p->pool_h);
-  FGC_CHECK_POSITIVE(name, p->pool_w);
-  FGC_CHECK_POSITIVE(name, p->stride_h);
-  FGC_CHECK_POSITIVE(name, p->stride_w);
-  if (p->padding != FGC_PADDING_VALID && p->padding != FGC_PADDING_SAME)
-    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: unknown padding %d", name,
-                static_cast<int>(p->padding));
-  if (fgc_conv_output_length(p->in_h, p->pool_h, p->stride_h, 1, p->padding) < 1 ||
-      fgc_conv_output_length(p->in_w, p->pool_w, p->stride_w, 1, p->padding) < 1)
-    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: the %lldx%lld pool does not fit the %lldx%lld input",
-                name, static_cast<long long>(p->pool_h), static_cast<long long>(p->pool_w),
-                static_cast<long long>(p->in_h), static_cast<long long>(p->in_w));
-  return FGC_OK;
+  return checkPoolParams(name, p);
 }
 
 enum class PoolKind { Max, Average };
@@ -167,14 +150,14 @@ using namespace fgc::runtime::detail;
 extern "C" {
 
 int fgc_max_pool2d(const fgc_pool2d_params *p, const float *input, float *output) {
-  if (int status = checkPoolParams("fgc_max_pool2d", p, input, output))
+  if (int status = checkPoolArgs("fgc_max_pool2d", p, input, output))
     return status;
   pool2d(*p, input, output, PoolKind::Max);
   return FGC_OK;
 }
 
 int fgc_avg_pool2d(const fgc_pool2d_params *p, const float *input, float *output) {
-  if (int status = checkPoolParams("fgc_avg_pool2d", p, input, output))
+  if (int status = checkPoolArgs("fgc_avg_pool2d", p, input, output))
     return status;
   pool2d(*p, input, output, PoolKind::Average);
   return FGC_OK;
