@@ -30,6 +30,7 @@ public:
 
   const Op &op() const { return op_; }
   Attrs attrs() const { return op_.layer->attrs(); }
+  // Valid until the next call that adds a buffer (dIn, dParam, newBuffer, workspace, ...).
   const Buffer &buffer(int id) const { return program_.buffers[size_t(id)]; }
   int input(size_t i) const { return inputs_[i]; }
   int output(size_t i) const { return outputs_[i]; }
@@ -37,9 +38,11 @@ public:
   size_t numOutputs() const { return outputs_.size(); }
   // The buffer of the layer's parameter `name`, or -1 when the layer has none by that name.
   int param(const std::string &name) const;
-  // The shape of input / output i with symbols in the program's numbering.
-  const std::vector<Dim> &inShape(size_t i) const { return buffer(inputs_[i]).shape; }
-  const std::vector<Dim> &outShape(size_t i) const { return buffer(outputs_[i]).shape; }
+  // The shape of input / output i with symbols in the program's numbering. Copies: a reference
+  // into the program's buffers would dangle once a gradient rule adds a buffer (dIn, dParam,
+  // newBuffer grow the buffer list).
+  std::vector<Dim> inShape(size_t i) const { return buffer(inputs_[i]).shape; }
+  std::vector<Dim> outShape(size_t i) const { return buffer(outputs_[i]).shape; }
   SymSize dim(const std::vector<Dim> &shape, int axis) const;
 
   // Argument builders.
