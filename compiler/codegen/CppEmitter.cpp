@@ -186,14 +186,16 @@ private:
          "  void save_weights(const std::string &path) const;\n\n"
          ;
     if (p_.training)
-      h << trainingDeclarations();
+      h << trainingDeclarations() << gradientDeclarations();
     h << "private:\n  fgc::rt::Weights weights_;\n  fgc::rt::Arena arena_;\n";
     if (p_.training)
       h << "  fgc::rt::Arena trainArena_;\n  std::vector<float> state_;\n  int64_t step_ = 0;\n"
         << fmt::format("  double learningRate_ = {};\n", p_.optimizerConfig.at("learning_rate"))
         << "  bool dropoutEnabled_ = true;\n  std::vector<fgc::rt::Tensor> testOutputs_;\n"
            "  float dropoutRate(float rate) const { return dropoutEnabled_ ? rate : 0.0f; }\n"
-           "  void initTrainingState();\n";
+           "  void initTrainingState();\n"
+        << fmt::format("  const float *gradients_[{}] = {{}};\n",
+                       std::max<size_t>(p_.params.size() + p_.inputs.size(), 1));
     h << "};\n\n";
     h << "} // namespace " << ns_ << "\n";
     return h.str();
@@ -253,6 +255,34 @@ private:
         "  // Optimizer steps taken so far.\n"
         "  int64_t step() const {{ return step_; }}\n\n",
         p_.optimizerClass, opt, losses, fmt::join(p_.logNames, ", "));
+  }
+
+  // --- gradient accessors: what the last trainStep computed (checks, debugging) ---
+
+  std::string gradientDeclarations() const {
+    return fmt::format(
+        "  // The gradients of the last trainStep's loss, valid until the next trainStep:\n"
+        "  // dLoss/dWeight i (nullptr for frozen weights), dLoss/dInput i (nullptr unless\n"
+        "  // compiled with --input-gradients). Same layouts as weightData and the inputs.\n"
+        "  const float *gradientData(int i) const {{ return gradients_[i]; }}\n"
+        "  const float *inputGradientData(int i) const {{ return gradients_[{} + i]; }}\n"
+        "  // Weight i, writable (built-in weights are copied first).\n"
+        "  float *mutableWeightData(int i) {{ return weights_.mutableData(i); }}\n\n",
+        p_.params.size());
+  }
+
+  // The lines at the end of trainStep that record where its gradients are.
+  std::string gradientPointers() const {
+    std::string s = "\n  // Where this step's gradients are (gradientData, inputGradientData).\n";
+    auto record = [&](size_t slot, int buffer) {
+      if (buffer >= 0)
+        s += fmt::format("  gradients_[{}] = {};\n", slot, p_.buffers[size_t(buffer)].name);
+    };
+    for (size_t i = 0; i < p_.paramGradients.size(); ++i)
+      record(i, p_.paramGradients[i]);
+    for (size_t i = 0; i < p_.inputGradients.size(); ++i)
+      record(p_.params.size() + i, p_.inputGradients[i]);
+    return s;
   }
 
   std::string trainingDefinitions() const {
@@ -618,6 +648,7 @@ private:
       }
     }
     if (training) {
+      s << gradientPointers();
       s << "\n  // Logs: the total loss, per-output losses, metrics.\n";
       s << logsCode([this](const KernelProgram::Metric &m) {
         return "double(" + sizeExpr(m.kind == "count" ? m.rows : m.elements) + ")";

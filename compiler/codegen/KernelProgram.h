@@ -135,6 +135,9 @@ struct KernelProgram {
   std::map<std::string, double> optimizerConfig; // learning_rate, rho, ...
   std::vector<std::string> logNames;
   std::vector<std::pair<int, double>> stateInits; // State buffers that start at a value, not 0
+  // The gradient buffer trainStep leaves for parameter i / input i (-1: none; inputs have one
+  // only when lowered with TrainingOptions::inputGradients).
+  std::vector<int> paramGradients, inputGradients;
 };
 
 } // namespace fgc

@@ -310,6 +310,7 @@ public:
 
   Status runTraining(const Graph &g);
   const schema::Config *optimizerConfig_ = nullptr;
+  TrainingOptions trainingOptions_;
 
 private:
   KernelProgram &p_;
@@ -561,7 +562,20 @@ Status Lowerer::runTraining(const Graph &g) {
   FGC_TRY(lowerGraph(g, "", identity, values));
   FGC_TRY(lowerLosses(g, values));
   FGC_TRY(lowerBackward());
-  return lowerUpdates();
+  FGC_TRY(lowerUpdates());
+  // Where the gradients are after a step (the generated gradient accessors).
+  auto written = [&](int forward) {
+    auto it = grad_.gradOf.find(root(forward));
+    return it != grad_.gradOf.end() && grad_.written.count(it->second) ? it->second : -1;
+  };
+  p_.paramGradients.assign(p_.params.size(), -1);
+  for (const auto &[param, buffer] : grad_.paramGrad)
+    for (size_t k = 0; k < p_.params.size(); ++k)
+      if (p_.params[k].param == param && grad_.written.count(buffer))
+        p_.paramGradients[k] = buffer;
+  for (size_t i = 0; i < g.inputs.size(); ++i)
+    p_.inputGradients.push_back(written(values.at(g.inputs[i])));
+  return Status::ok();
 }
 
 Status Lowerer::bindTrainingInputs(const Graph &g, std::map<const Value *, int> &values) {
@@ -570,6 +584,8 @@ Status Lowerer::bindTrainingInputs(const Graph &g, std::map<const Value *, int> 
     Buffer b = inference;
     b.name = unique("in_" + identifier(g.inputs[i]->producer->layer->name));
     values[g.inputs[i]] = add(b);
+    if (trainingOptions_.inputGradients && !b.indexInput && b.dtype == schema::FLOAT32)
+      grad_.needsGrad.insert(values[g.inputs[i]]);
   }
   return Status::ok();
 }
@@ -945,8 +961,10 @@ Expected<KernelProgram> lowerForInference(const Graph &graph) {
 } // namespace fgc
 
 namespace fgc {
-Status lowerForTraining(const Graph &graph, KernelProgram &program) {
+Status lowerForTraining(const Graph &graph, KernelProgram &program,
+                        const TrainingOptions &options) {
   Lowerer l(program, true);
+  l.trainingOptions_ = options;
   return l.runTraining(graph);
 }
 } // namespace fgc

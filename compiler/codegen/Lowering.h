@@ -118,9 +118,15 @@ private:
 // emitter). Errors name the layer that cannot be compiled and why.
 Expected<KernelProgram> lowerForInference(const Graph &graph);
 
+struct TrainingOptions {
+  // Also compute dLoss/dInput for every float input (gradient checks of the backward pass).
+  bool inputGradients = false;
+};
+
 // Adds the training program to an inference program of the same graph: the forward in training
 // mode, the losses of the graph's training config, the backward (each op's `OpDef::gradient`),
 // metrics and the optimizer's updates. Errors name what cannot be trained and why.
-Status lowerForTraining(const Graph &graph, KernelProgram &program);
+Status lowerForTraining(const Graph &graph, KernelProgram &program,
+                        const TrainingOptions &options = {});
 
 } // namespace fgc

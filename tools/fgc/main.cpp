@@ -90,7 +90,8 @@ std::string baseName(const std::string &path) {
 
 int compileModel(fgc::Graph &g, const std::string &model, const std::string &output,
                  std::string headerPath, const std::string &ns, const std::string &className,
-                 const std::string &weightsMode, std::string weightsPath, bool inferenceOnly) {
+                 const std::string &weightsMode, std::string weightsPath, bool inferenceOnly,
+                 const fgc::TrainingOptions &training) {
   if (auto s = fgc::initializeWeights(g); !s)
     return fail(s.error().withContext(model));
   auto program = fgc::lowerForInference(g);
@@ -98,7 +99,7 @@ int compileModel(fgc::Graph &g, const std::string &model, const std::string &out
     return fail(program.error().withContext(model));
   // Training code when the model has a loss (Keras's compile), unless asked not to.
   if (!inferenceOnly && g.training.losses_size() > 0)
-    if (auto s = fgc::lowerForTraining(g, *program); !s)
+    if (auto s = fgc::lowerForTraining(g, *program, training); !s)
       return fail(s.error().withContext(model));
   std::string stem = stemOf(output);
   if (headerPath.empty())
@@ -191,6 +192,7 @@ int main(int argc, char **argv) {
 
   std::string headerPath, ns, className, weightsMode = "inline", weightsPath;
   bool inferenceOnly = false;
+  fgc::TrainingOptions trainingOptions;
   std::string optimizerOverride;
   double learningRate = 0;
   auto *compile = app.add_subcommand(
@@ -210,6 +212,9 @@ int main(int argc, char **argv) {
   compile->add_flag("--inference-only", inferenceOnly,
                     "Leave out the training code (train_step, fit, evaluate) even when the model "
                     "has a training config");
+  compile->add_flag("--input-gradients", trainingOptions.inputGradients,
+                    "Training code also computes dLoss/dInput (inputGradientData), for gradient "
+                    "checks");
   compile->add_option("--optimizer", optimizerOverride,
                       "Override the model's optimizer (Keras's defaults for its hyper-parameters)")
       ->check(CLI::IsMember({"SGD", "RMSprop", "Adam", "AdamW", "Adagrad"}));
@@ -286,7 +291,7 @@ int main(int argc, char **argv) {
   }
   if (compile->parsed())
     return compileModel(g, model, output, headerPath, ns, className, weightsMode, weightsPath,
-                        inferenceOnly);
+                        inferenceOnly, trainingOptions);
   if (exportWeights->parsed()) {
     if (auto s = fgc::initializeWeights(g); !s)
       return fail(s.error().withContext(model));
