@@ -26,7 +26,7 @@ gradient of exactly 0 and is unchanged by the step (equal to the exported weight
 the ticket model's two 10000 x 64 tables (1.28M of its 1.39M parameters) out of the fixtures.
 Two-step cases also hold input_*_step2.npy, target_*_step2.npy and grad_step2/ (the gradient
 at the weights after step 1). RMSprop cases also hold after_tf2/ (and grad_step2_tf2/), see
-below, except toy_resnet (left out to stay within the fixture size budget).
+below; toy_resnet stores after_tf2/ only (the fixture size budget).
 
 Keras semantics (tf.keras 2.x), all arithmetic in float64 on the float32 data and weights,
 results stored as float32:
@@ -76,9 +76,10 @@ results stored as float32:
 
 Near-zero gradients. The first RMSprop (and Adam) step moves an element by about lr*sign(g)
 whatever |g| is, so for elements whose gradient is rounding noise the sign, and hence the
-updated value, is arbitrary. The test compares gradients first (tolerance relative to the
-tensor's largest gradient), then compares `after` except at the `skip` indices. The SGD case
-is linear in the gradient and has no skipped elements.
+updated value, is arbitrary. The test compares gradients first (within 1e-5 of the tensor's
+largest gradient), then compares `after` (after_tf2/ for RMSprop) except at the `skip`
+indices, and checks every element's update against the optimizer's formula applied to its own
+gradient. The SGD case is linear in the gradient and has no skipped elements.
 
 Self-checks before writing: autograd against central finite differences in float64 for
 random elements (and the largest-gradient element) of every weight tensor of every case, a
@@ -120,9 +121,10 @@ CASES = [
                                        nesterov=False)),
     dict(name="mnist_mlp_rmsprop_2steps", model="samples/mnist_mlp/model.pbtxt", batch=8,
          seeds=[11001, 11002]),
-    # No after_tf2/ for toy_resnet (0.9 MB): it would take the fixtures over the ~6 MB budget.
+    # toy_resnet stores after_tf2/ (what fgc's code runs) but not after/ (0.9 MB each): both
+    # would take the fixtures over the ~8 MB budget.
     dict(name="toy_resnet_rmsprop_1step", model="samples/toy_resnet/model.pbtxt", batch=4,
-         seeds=[12001], tf2=False),
+         seeds=[12001], inside=False),
     dict(name="conv_autoencoder_adam_1step", model="samples/conv_autoencoder/model.pbtxt",
          batch=4, seeds=[13001], autoencoder=True, fd_skip_decoder_bias=True),
     dict(name="ticket_classifier_rmsprop_1step", model="samples/ticket_classifier/model.pbtxt",
@@ -655,7 +657,8 @@ def build_case(schema, fgc, case, tmp, log):
         entry["grad_sum"] = float(np.sum(g))
         if steps == 2:
             entry["grad_step2"] = put("grad_step2", main["grads"][1][p])
-        entry["after"] = put("after", main["after"][p])
+        if case.get("inside", True):
+            entry["after"] = put("after", main["after"][p])
         if "tf2" in runs:
             if steps == 2:
                 entry["grad_step2_tf2"] = put("grad_step2_tf2", runs["tf2"]["grads"][1][p])
@@ -702,15 +705,14 @@ def build_case(schema, fgc, case, tmp, log):
                            NEAR_ZERO, " of either RMSprop variant" if cls == "RMSprop" else ""),
         tolerance=dict(
             loss=dict(abs=1e-5, rel=1e-5, rule="|got - ref| <= abs + rel * |ref|"),
-            grad=dict(abs_of_tensor_max=1e-4, rel=1e-4,
-                      rule="|got - ref| <= 1e-4 * max|ref over the tensor| + 1e-4 * |ref|"),
-            after=dict(abs=2e-5, rel=1e-5,
-                       rule="|got - ref| <= abs + rel * |ref| outside the skip mask "
-                            "(no mask for SGD)"),
-            # lr*g/(sqrt(ms) + eps) is steep in g for |g| near eps/sqrt(1 - rho): a float32
-            # simulation with gradient noise of 1e-7 * max|g| moves it by up to ~2.5e-5.
-            after_tf2=dict(abs=1e-4, rel=1e-5,
-                           rule="|got - ref| <= abs + rel * |ref| outside the skip mask"),
+            grad=dict(abs_of_tensor_max=1e-5,
+                      rule="|got - ref| <= 1e-5 * max|ref over the tensor|"),
+            after=dict(abs=1e-5, rel=1e-5,
+                       rule="|got - ref| <= abs + rel * |ref| outside the skip mask (no mask "
+                            "for SGD); for single steps the test also leaves out the rare "
+                            "elements where the update is so steep in g that swapping fgc's "
+                            "gradient for the reference's moves it by more than 5e-6 (see "
+                            "tests/training/ModelTrainingTest.cpp)"),
         ),
         self_checks=checks,
     )
@@ -720,7 +722,8 @@ def build_case(schema, fgc, case, tmp, log):
     if cls == "RMSprop":
         meta["rmsprop_variants"] = {
             "after": "epsilon inside the root: w -= lr*g/sqrt(ms + eps) (TF ApplyRMSProp "
-                     "kernel form; Keras >= 2.11 / Keras 3; FGC_RMSPROP_KERAS3)"}
+                     "kernel form; Keras >= 2.11 / Keras 3; FGC_RMSPROP_KERAS3)"
+                     + ("" if case.get("inside", True) else ": not stored (fixture size budget)")}
         if "tf2" in runs:
             meta["rmsprop_variants"]["after_tf2"] = (
                 "epsilon outside the root: w -= lr*g/(sqrt(ms) + eps) (tf.keras 2.0-2.10 with "

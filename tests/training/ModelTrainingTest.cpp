@@ -2,10 +2,22 @@
 //
 // Compiled once per model (CMakeLists.txt) with FGC_MODEL_HEADER naming the generated header
 // (class generated::Model) and FGC_FIXTURES the fixture folders. Each fixture runs its steps with
-// dropout off and compares the batch loss and every weight after the steps. Tolerances are the
-// fixture's own (meta.json): RMSprop's first steps turn gradients of any size into updates of
-// about lr, so elements whose gradient is below 1e-6 of the tensor's largest (their sign can be
-// rounding noise) are listed in a skip mask and not compared after the update.
+// dropout off (the reference treats Dropout as the identity) and compares, in this order:
+//   1. the batch loss of every step: |got - ref| <= 1e-5 + 1e-5 |ref|;
+//   2. every parameter's gradient of every step (gradientData): |got - ref| <= 1e-5 * max|ref|
+//      over the tensor ("within 1e-5 of its scale");
+//   3. every parameter after the steps: |got - ref| <= 1e-5 + 1e-5 |ref|, except at the
+//      fixture's skip mask. RMSprop's and Adam's first step moves an element by about
+//      lr * sign(g) whatever |g| is, so where |g| is below 1e-6 of its tensor's largest (the
+//      sign can be rounding noise, and lr / epsilon = 1e4 amplifies any gradient error) the
+//      updated value is meaningless. Just above that threshold the step is still steep in g:
+//      single-step cases also leave out the (rare, counted, at most 0.1% of a tensor) elements
+//      where replacing fgc's gradient by the reference's moves the expected update by more than
+//      5e-6. All those elements are still covered: their gradient was compared in 2, and the
+//      update of every element is checked against the optimizer's formula applied to fgc's own
+//      gradient (4).
+//   4. single-step cases: w_after == w_before - update(gradientData) for every element, in
+//      double: |got - expected| <= 1e-5 + 1e-5 |expected|.
 #include FGC_MODEL_HEADER
 
 #include "fgc/runtime/npy.h"
@@ -46,6 +58,101 @@ bool skipped(const std::vector<uint8_t> &bits, size_t i) {
   return !bits.empty() && (bits[i / 8] >> (i % 8)) & 1;
 }
 
+int weightIndex(const std::string &path) {
+  for (int i = 0; i < generated::Model::numWeights(); ++i)
+    if (generated::Model::weightName(i) == path)
+      return i;
+  return -1;
+}
+
+// A stored reference tensor: every element, or (embedding tables) the listed rows only, the
+// others being `unlisted` (0 for gradients, the initial weights for `after`).
+struct Reference {
+  std::vector<float> values;
+  std::vector<int64_t> rows; // empty: full storage
+};
+
+Reference readReference(const fs::path &dir, const nlohmann::json &prm, const std::string &key) {
+  Reference r;
+  std::string file = prm[key].get<std::vector<std::string>>().at(0);
+  if (prm["storage"].get<std::string>() == "rows") {
+    // "x.values.npy" holds the rows listed in "x.rows.npy".
+    std::string rowsFile = file.substr(0, file.size() - 10) + "rows.npy";
+    NpyArray rows = fgc::runtime::readNpy((dir / rowsFile).string());
+    for (int64_t k = 0; k < rows.size(); ++k)
+      r.rows.push_back(rows.dtype == fgc::runtime::DType::Int64 ? rows.data<int64_t>()[k]
+                                                                : rows.data<int32_t>()[k]);
+  }
+  r.values = fgc::runtime::readNpy((dir / file).string()).toFloat();
+  return r;
+}
+
+// Element k of the stored values in the full tensor's flat numbering.
+size_t fullIndex(const Reference &r, size_t k, int64_t cols) {
+  return r.rows.empty() ? k : size_t(r.rows[k / size_t(cols)] * cols) + k % size_t(cols);
+}
+
+// Step 2 of the comparison: every parameter's gradient after step `step` against the fixture.
+void compareGradients(const generated::Model &model, const fs::path &dir,
+                      const nlohmann::json &meta, int step) {
+  bool rmsprop = meta["optimizer"]["class_name"].get<std::string>() == "RMSprop";
+  std::string key = step == 1 ? "grad" : rmsprop ? "grad_step2_tf2" : "grad_step2";
+  for (const auto &prm : meta["params"]) {
+    std::string path = prm["path"].get<std::string>();
+    INFO("step " << step << ", gradient of " << path);
+    int index = weightIndex(path);
+    REQUIRE(index >= 0);
+    const float *got = model.gradientData(index);
+    REQUIRE(got != nullptr);
+    Reference ref = readReference(dir, prm, key);
+    int64_t cols = generated::Model::weightShape(index).back();
+    double scale = 0;
+    for (float v : ref.values)
+      scale = std::max(scale, double(std::fabs(v)));
+    double allowed = 1e-5 * scale;
+    std::vector<bool> listed;
+    size_t total = 1;
+    for (int64_t d : generated::Model::weightShape(index))
+      total *= size_t(d);
+    if (!ref.rows.empty())
+      listed.assign(total, false);
+    size_t bad = 0;
+    double worst = 0;
+    for (size_t k = 0; k < ref.values.size(); ++k) {
+      size_t at = fullIndex(ref, k, cols);
+      if (!listed.empty())
+        listed[at] = true;
+      double err = std::fabs(double(got[at]) - ref.values[k]);
+      worst = std::max(worst, err / allowed);
+      bad += err > allowed;
+    }
+    for (size_t at = 0; at < listed.size(); ++at)
+      if (!listed[at]) { // a row whose reference gradient is exactly 0
+        worst = std::max(worst, std::fabs(double(got[at])) / allowed);
+        bad += std::fabs(double(got[at])) > allowed;
+      }
+    INFO("scale " << scale << ", worst error at " << worst << " of the tolerance");
+    CHECK(bad == 0);
+  }
+}
+
+// Step 4: one step's update against the optimizer's formula applied to fgc's own gradient.
+double expectedAfter(const nlohmann::json &opt, double w, double g) {
+  std::string cls = opt["class_name"].get<std::string>();
+  double lr = opt["learning_rate"].get<double>();
+  if (cls == "SGD")
+    return w - lr * g;
+  if (cls == "RMSprop") { // tf.keras 2.x, momentum 0: epsilon outside the root
+    double ms = (1 - opt["rho"].get<double>()) * g * g;
+    return w - lr * g / (std::sqrt(ms) + opt["epsilon"].get<double>());
+  }
+  // Adam, t = 1.
+  double b1 = opt["beta_1"].get<double>(), b2 = opt["beta_2"].get<double>();
+  double lrT = lr * std::sqrt(1 - b2) / (1 - b1);
+  double m = (1 - b1) * g, v = (1 - b2) * g * g;
+  return w - lrT * m / (std::sqrt(v) + opt["epsilon"].get<double>());
+}
+
 } // namespace
 
 TEST_CASE("training steps match PyTorch autograd", "[training][models]") {
@@ -58,6 +165,15 @@ TEST_CASE("training steps match PyTorch autograd", "[training][models]") {
       generated::Model model = makeModel();
       model.setDropoutEnabled(false);
       int steps = meta["steps"].get<int>();
+      bool rmsprop = meta["optimizer"]["class_name"].get<std::string>() == "RMSprop";
+      REQUIRE((!rmsprop || meta["optimizer"]["momentum"].get<double>() == 0));
+      std::vector<std::vector<float>> before(size_t(generated::Model::numWeights()));
+      for (int i = 0; i < generated::Model::numWeights(); ++i) {
+        size_t n = 1;
+        for (int64_t d : generated::Model::weightShape(i))
+          n *= size_t(d);
+        before[size_t(i)].assign(model.weightData(i), model.weightData(i) + n);
+      }
       std::vector<double> logs(model.logNames().size());
       for (int step = 1; step <= steps; ++step) {
         std::vector<fgc::rt::Tensor> inputs, targets;
@@ -69,70 +185,79 @@ TEST_CASE("training steps match PyTorch autograd", "[training][models]") {
             targets.push_back(toFloatTensor(fgc::runtime::readNpy((dir / t["file"].get<std::string>()).string())));
         REQUIRE(inputs.size() == size_t(generated::Model::kNumInputs));
         model.trainStep(inputs.data(), targets.data(), logs.data());
-        // The fixture's later-step losses follow the epsilon-inside RMSprop; fgc runs tf.keras
-        // 2.x's epsilon-outside form (checked through the weights below), so for RMSprop only
-        // the first step's loss is comparable.
-        bool rmsprop = meta["optimizer"]["class_name"].get<std::string>() == "RMSprop";
-        if (step == 1 || !rmsprop) {
-          double ref = meta["loss_values"][size_t(step - 1)]["total"].get<double>();
-          INFO("step " << step << " loss " << logs[0] << ", PyTorch " << ref);
-          CHECK(std::fabs(logs[0] - ref) <= 1e-5 + 1e-5 * std::fabs(ref));
+        // fgc runs tf.keras 2.x's epsilon-outside RMSprop: later steps' losses are the
+        // fixture's tf2 ones.
+        const auto &losses = step > 1 && rmsprop ? meta["loss_values_tf2"] : meta["loss_values"];
+        double ref = losses[size_t(step - 1)]["total"].get<double>();
+        INFO("step " << step << " loss " << logs[0] << ", PyTorch " << ref);
+        CHECK(std::fabs(logs[0] - ref) <= 1e-5 + 1e-5 * std::fabs(ref));
+        compareGradients(model, dir, meta, step);
+        if (steps == 1) {
+          // Step 4: every element's update from fgc's own gradient.
+          for (int i = 0; i < generated::Model::numWeights(); ++i) {
+            const float *g = model.gradientData(i);
+            const float *w = model.weightData(i);
+            size_t bad = 0;
+            for (size_t k = 0; k < before[size_t(i)].size(); ++k) {
+              double want = expectedAfter(meta["optimizer"], before[size_t(i)][k], g[k]);
+              bad += std::fabs(w[k] - want) > 1e-5 + 1e-5 * std::fabs(want);
+            }
+            INFO("update of " << generated::Model::weightName(i));
+            CHECK(bad == 0);
+          }
         }
       }
       CHECK(model.step() == steps);
 
-      bool tf2 = meta["optimizer"]["class_name"].get<std::string>() == "RMSprop";
-      const auto &tol = meta["tolerance"][tf2 ? "after_tf2" : "after"];
-      double absTol = tol["abs"].get<double>(), relTol = tol["rel"].get<double>();
+      // Step 3: the weights after the steps, outside the skip mask.
+      std::string key = rmsprop ? "after_tf2" : "after";
       int compared = 0;
       for (const auto &prm : meta["params"]) {
         std::string path = prm["path"].get<std::string>();
-        std::string key = tf2 ? "after_tf2" : "after";
         REQUIRE(prm.contains(key));
-        int index = -1;
-        for (int i = 0; i < generated::Model::numWeights(); ++i)
-          if (generated::Model::weightName(i) == path)
-            index = i;
+        int index = weightIndex(path);
         INFO(path);
         REQUIRE(index >= 0);
         const float *got = model.weightData(index);
-        auto shape = generated::Model::weightShape(index);
-        int64_t cols = shape.back();
+        int64_t cols = generated::Model::weightShape(index).back();
         std::vector<uint8_t> skip;
         if (prm["skip_count"].get<int>() > 0) {
           NpyArray bits = fgc::runtime::readNpy((dir / prm["skip"].get<std::string>()).string());
           skip.assign(bits.bytes.begin(), bits.bytes.end());
         }
-        auto files = prm[key].get<std::vector<std::string>>();
-        std::vector<int64_t> rows; // rows storage: which rows the values are
-        std::vector<float> ref;
-        if (prm["storage"].get<std::string>() == "rows") {
-          // "x.values.npy" holds the rows listed in "x.rows.npy" (the others did not change).
-          std::string values = files[0];
-          std::string rowsFile = values.substr(0, values.size() - 10) + "rows.npy";
-          NpyArray r = fgc::runtime::readNpy((dir / rowsFile).string());
-          NpyArray v = fgc::runtime::readNpy((dir / values).string());
-          for (int64_t k = 0; k < r.size(); ++k)
-            rows.push_back(r.dtype == fgc::runtime::DType::Int64 ? r.data<int64_t>()[k]
-                                                                 : r.data<int32_t>()[k]);
-          ref = v.toFloat();
-        } else {
-          ref = fgc::runtime::readNpy((dir / files[0]).string()).toFloat();
-        }
-        size_t bad = 0, checked = 0;
+        Reference ref = readReference(dir, prm, key);
+        // Single steps of RMSprop / Adam: where the update is so steep in g (|g| near epsilon)
+        // that the float32 rounding of the gradient, already compared in step 2, moves the
+        // updated weight by more than half the tolerance, the element is counted as steep and
+        // left out; they must be rare.
+        bool steepRule = steps == 1 && meta["optimizer"]["class_name"].get<std::string>() != "SGD";
+        Reference refGrad = steepRule ? readReference(dir, prm, "grad") : Reference{};
+        const float *gradient = model.gradientData(index);
+        size_t bad = 0, checked = 0, steep = 0;
         double worst = 0;
-        for (size_t k = 0; k < ref.size(); ++k) {
+        for (size_t k = 0; k < ref.values.size(); ++k) {
           if (skipped(skip, k))
             continue;
-          size_t at = rows.empty() ? k : size_t(rows[k / size_t(cols)] * cols) + k % size_t(cols);
-          double err = std::fabs(double(got[at]) - ref[k]);
-          double allowed = absTol + relTol * std::fabs(ref[k]);
+          size_t at = fullIndex(ref, k, cols);
+          if (steepRule) {
+            double w0 = before[size_t(index)][at];
+            double moved = expectedAfter(meta["optimizer"], w0, gradient[at]) -
+                           expectedAfter(meta["optimizer"], w0, refGrad.values[k]);
+            if (std::fabs(moved) > 5e-6) {
+              ++steep;
+              continue;
+            }
+          }
+          double err = std::fabs(double(got[at]) - ref.values[k]);
+          double allowed = 1e-5 + 1e-5 * std::fabs(ref.values[k]);
           worst = std::max(worst, err / allowed);
           bad += err > allowed;
           ++checked;
         }
-        INFO(path << ": " << checked << " values, worst at " << worst << " of the tolerance");
+        INFO(path << ": " << checked << " values, worst at " << worst << " of the tolerance, "
+                  << steep << " steep");
         CHECK(bad == 0);
+        CHECK(steep <= std::max<size_t>(1, ref.values.size() / 1000));
         ++compared;
       }
       CHECK(compared == int(meta["params"].size()));
