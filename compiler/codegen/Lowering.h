@@ -37,9 +37,11 @@ public:
   size_t numOutputs() const { return outputs_.size(); }
   // The buffer of the layer's parameter `name`, or -1 when the layer has none by that name.
   int param(const std::string &name) const;
-  // The shape of input / output i with symbols in the program's numbering.
-  const std::vector<Dim> &inShape(size_t i) const { return buffer(inputs_[i]).shape; }
-  const std::vector<Dim> &outShape(size_t i) const { return buffer(outputs_[i]).shape; }
+  // The shape of input / output i with symbols in the program's numbering. A copy: creating
+  // buffers (newBuffer, dIn, dParam) reallocates the program's buffer list, so a reference
+  // held across those calls would dangle.
+  std::vector<Dim> inShape(size_t i) const { return buffer(inputs_[i]).shape; }
+  std::vector<Dim> outShape(size_t i) const { return buffer(outputs_[i]).shape; }
   SymSize dim(const std::vector<Dim> &shape, int axis) const;
 
   // Argument builders.
