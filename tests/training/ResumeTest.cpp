@@ -5,7 +5,8 @@
 // training the second epoch must give bitwise identical weights: shuffling derives from the fit
 // seed and the epoch, Dropout masks and the schedule from the optimizer's iteration count, and
 // save() / load() carry the weights, Adam's slots, the iteration count and the epoch. The fgc
-// binary must read the saved file as the model it is (FGC_EXE, MODEL_FILE).
+// binary must read the saved file as the model it is (FGC_EXE, MODEL_FILE). Last, a diverging
+// run of the generated code stops with the step and the last finite loss.
 #include FGC_MODEL_HEADER
 
 #include "fgc/runtime/npy.h"
@@ -271,4 +272,31 @@ TEST_CASE("loading a file of another model or shape is a clear error", "[trainin
     std::ofstream(t, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
     loadFails(t, "outside the file");
   }
+}
+
+TEST_CASE("a diverging generated model stops with the step and the last finite loss",
+          "[training][nan]") {
+  fgc::rt::Dataset d = data();
+  generated::Model m;
+  m.setLearningRate(1e30); // the first update overflows the weights
+  try {
+    m.fit(d, options(2));
+    FAIL("training did not stop");
+  } catch (const fgc::rt::Error &e) {
+    std::string msg = e.what();
+    INFO(msg);
+    // Step 1 has a finite loss (computed before its update); step 2 sees the overflow.
+    CHECK(msg.find("training diverged at epoch 1, step 2: the loss is ") != std::string::npos);
+    CHECK(msg.find("the last finite batch loss was 2.") != std::string::npos);
+  }
+  CHECK(m.step() == 2);
+
+  generated::Model t;
+  t.setLearningRate(1e30);
+  fgc::rt::TerminateOnNaN stop;
+  fgc::rt::FitOptions o = options(2);
+  o.callbacks = {&stop};
+  CHECK_NOTHROW(t.fit(d, o));
+  CHECK(stop.stopTraining);
+  CHECK(t.step() == 2);
 }
