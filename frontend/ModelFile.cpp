@@ -2,6 +2,9 @@
 #include "frontend/ModelFile.h"
 
 #include "compiler/support/AtomicFile.h"
+#include "frontend/WeightsFile.h"
+
+#include <cstring>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/tokenizer.h>
@@ -44,13 +47,48 @@ Status checkVersion(const schema::Model &m, const std::string &name) {
   return Status::ok();
 }
 
+bool isContainer(const std::string &bytes) {
+  return bytes.size() >= 8 && std::memcmp(bytes.data(), kWeightsMagic, 8) == 0;
+}
+
+// The architecture embedded in an fgc model file (the .fgcw container, schemas/fgc.proto).
+Expected<std::string> containerModelBytes(const std::string &bytes, const std::string &name) {
+  if (bytes.size() < 16)
+    return Error::format("{}: truncated fgc model file ({} bytes)", name, bytes.size());
+  uint64_t indexLen = 0;
+  for (int i = 7; i >= 0; --i)
+    indexLen = (indexLen << 8) | static_cast<unsigned char>(bytes[8 + size_t(i)]);
+  if (indexLen > bytes.size() - 16)
+    return Error::format("{}: truncated fgc model file (index of {} bytes, file of {})", name,
+                         indexLen, bytes.size());
+  schema::WeightsIndex index;
+  google::protobuf::LogSilencer quiet;
+  if (!index.ParseFromArray(bytes.data() + 16, static_cast<int>(indexLen)))
+    return Error::format("{}: corrupt fgc model file index", name);
+  if (index.model().empty())
+    return Error::format("{}: an fgc weights file, not a model: it holds weights only (give the "
+                         "model file that names it in `weights_file`, or a file written by a "
+                         "generated model's save())",
+                         name);
+  return index.model();
+}
+
 } // namespace
 
 Expected<schema::Model> parseModel(const std::string &bytes, const std::string &name) {
   if (bytes.empty())
     return Error::format("{}: file is empty", name);
   schema::Model model;
-  if (looksLikeText(bytes)) {
+  if (isContainer(bytes)) {
+    auto embedded = containerModelBytes(bytes, name);
+    if (!embedded)
+      return embedded.error();
+    if (!model.ParseFromString(*embedded))
+      return Error::format("{}: the model embedded in the fgc model file is corrupt", name);
+    if (!model.weights_file().empty())
+      return Error::format("{}: the model embedded in the fgc model file names a weights_file",
+                           name);
+  } else if (looksLikeText(bytes)) {
     google::protobuf::TextFormat::Parser parser;
     FirstErrorCollector errors;
     parser.RecordErrorsTo(&errors);
@@ -76,7 +114,13 @@ Expected<schema::Model> readModelFile(const std::string &path) {
   auto bytes = readFile(path);
   if (!bytes)
     return bytes.error();
-  return parseModel(*bytes, path);
+  auto model = parseModel(*bytes, path);
+  // A model file: its weights are in the file itself.
+  if (model && isContainer(*bytes)) {
+    auto slash = path.find_last_of('/');
+    model->set_weights_file(slash == std::string::npos ? path : path.substr(slash + 1));
+  }
+  return model;
 }
 
 std::string serializeModel(const schema::Model &model, ModelFormat format) {

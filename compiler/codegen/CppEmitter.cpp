@@ -183,17 +183,28 @@ private:
          "  const float *weightData(int i) const { return weights_[i]; }\n\n"
          "  // Weights in the fgc weights format (.fgcw), which fgc itself also reads.\n"
          "  void load_weights(const std::string &path);\n"
-         "  void save_weights(const std::string &path) const;\n\n"
-         ;
+         "  void save_weights(const std::string &path) const;\n\n";
+    h << (p_.training
+              ? "  // save() writes the model file (schemas/fgc.proto) atomically: the architecture, the\n"
+                "  // weights, the optimizer state and the epoch, so that training resumes exactly.\n"
+              : "  // save() writes the model file (schemas/fgc.proto) atomically: the architecture and\n"
+                "  // the weights.\n")
+      << "  // fgc reads it as a model (fgc summary, fgc compile). load() restores what save()\n"
+         "  // wrote; a file of another model or with other shapes throws fgc::rt::Error naming\n"
+         "  // them.\n"
+      << "  void save(const std::string &path) const" << (p_.training ? " override" : "")
+      << ";\n  void load(const std::string &path);\n\n";
     if (p_.training)
       h << trainingDeclarations() << gradientDeclarations();
     h << "private:\n  fgc::rt::Weights weights_;\n  fgc::rt::Arena arena_;\n";
     if (p_.training)
       h << "  fgc::rt::Arena trainArena_;\n  std::vector<float> state_;\n  int64_t step_ = 0;\n"
+           "  int epoch_ = 0;\n"
         << fmt::format("  double learningRate_ = {};\n", p_.optimizerConfig.at("learning_rate"))
+        << "  bool learningRateSet_ = false;\n"
         << "  bool dropoutEnabled_ = true;\n  std::vector<fgc::rt::Tensor> testOutputs_;\n"
            "  float dropoutRate(float rate) const { return dropoutEnabled_ ? rate : 0.0f; }\n"
-           "  void initTrainingState();\n"
+           "  static void initialState(std::vector<float> &state);\n"
         << fmt::format("  const float *gradients_[{}] = {{}};\n",
                        std::max<size_t>(p_.params.size() + p_.inputs.size(), 1));
     h << "};\n\n";
@@ -210,7 +221,7 @@ private:
       total += (total.empty() ? "" : " + ") + fmt::format("{} * acc[{}]", l.weight, l.accumulator);
     s += "  logs[0] = " + total + ";\n";
     size_t k = 1;
-    if (p_.losses.size() > 1)
+    if (p_.outputs.size() > 1) // per-output losses, as logNames
       for (const auto &l : p_.losses)
         s += fmt::format("  logs[{}] = acc[{}];\n", k++, l.accumulator);
     for (const auto &m : p_.metrics)
@@ -230,8 +241,8 @@ private:
         "  // --- training: {}({}) ---\n{}"
         "  // Logs, in order: {}.\n"
         "  std::vector<std::string> logNames() const override;\n"
-        "  // One optimizer step on a batch (targets in output order; sparse labels as float32\n"
-        "  // (batch,)). Writes the batch's logs.\n"
+        "  // One optimizer step on a batch (targets of the outputs with a loss, in output order;\n"
+        "  // sparse labels as float32 (batch,)). Writes the batch's logs.\n"
         "  void trainStep(const fgc::rt::Tensor *inputs, const fgc::rt::Tensor *targets,\n"
         "                 double *logs) override;\n"
         "  // Losses and metrics without an update (inference behaviour).\n"
@@ -240,21 +251,87 @@ private:
         "  void predictBatch(const fgc::rt::Tensor *inputs, fgc::rt::Tensor *outputs) override {{\n"
         "    predict(inputs, outputs);\n  }}\n"
         "  int numOutputs() const override {{ return kNumOutputs; }}\n"
-        "  // Checkpoints: the weights (.fgcw).\n"
-        "  void save(const std::string &path) const override {{ save_weights(path); }}\n"
+        "  // Epochs completed (fit sets it; save() and load() keep it): resume with\n"
+        "  // FitOptions::initialEpoch = epoch().\n"
+        "  int epoch() const {{ return epoch_; }}\n"
+        "  void setEpoch(int epochsCompleted) override {{ epoch_ = epochsCompleted; }}\n"
         "  // Keras's fit and evaluate (fgc/runtime/train.h).\n"
         "  fgc::rt::History fit(const fgc::rt::Dataset &data, const fgc::rt::FitOptions &options) {{\n"
         "    return fgc::rt::fit(*this, data, options);\n  }}\n"
         "  fgc::rt::Logs evaluate(const fgc::rt::Dataset &data, int64_t batchSize = 32,\n"
         "                         int verbose = 1) {{\n"
         "    return fgc::rt::evaluate(*this, data, batchSize, verbose);\n  }}\n"
-        "  double learningRate() const {{ return learningRate_; }}\n"
-        "  void setLearningRate(double lr) {{ learningRate_ = lr; }}\n"
+        "  // The learning rate of the next update: {}. setLearningRate\n"
+        "  // overrides it with a constant.\n"
+        "  double learningRate() const;\n"
+        "  void setLearningRate(double lr) {{\n"
+        "    learningRate_ = lr;\n    learningRateSet_ = true;\n  }}\n"
         "  // Dropout is active in trainStep unless disabled here (e.g. for reference checks).\n"
         "  void setDropoutEnabled(bool enabled) {{ dropoutEnabled_ = enabled; }}\n"
         "  // Optimizer steps taken so far.\n"
         "  int64_t step() const {{ return step_; }}\n\n",
-        p_.optimizerClass, opt, losses, fmt::join(p_.logNames, ", "));
+        p_.optimizerClass, opt, losses, fmt::join(p_.logNames, ", "), scheduleComment());
+  }
+
+  std::string scheduleComment() const {
+    if (p_.schedule.className.empty())
+      return "the configured constant";
+    std::string args;
+    for (const auto &[k, v] : p_.schedule.config)
+      args += (args.empty() ? "" : ", ") + fmt::format("{}={}", k, v);
+    return fmt::format("{}({}) of step()", p_.schedule.className, args);
+  }
+
+  std::string learningRateDefinition() const {
+    std::string s = "double " + cls_ + "::learningRate() const {\n";
+    if (p_.schedule.className.empty())
+      return s + "  return learningRate_;\n}\n\n";
+    s += "  if (learningRateSet_)\n    return learningRate_;\n";
+    const auto &c = p_.schedule.config;
+    s += "  // " + scheduleComment() + ", as keras.optimizers.schedules.\n";
+    s += "  double lr = 0;\n";
+    if (p_.schedule.className == "ExponentialDecay")
+      s += fmt::format("  check(fgc_lr_exponential_decay({}, {}, {}, {}, step_, &lr), "
+                       "\"optimizer\");\n",
+                       c.at("initial_learning_rate"), c.at("decay_steps"), c.at("decay_rate"),
+                       c.at("staircase") != 0 ? 1 : 0);
+    else
+      s += fmt::format("  check(fgc_lr_cosine_decay({}, {}, {}, step_, &lr), \"optimizer\");\n",
+                       c.at("initial_learning_rate"), c.at("decay_steps"), c.at("alpha"));
+    return s + "  return lr;\n}\n\n";
+  }
+
+  // save() and load(): the model file with, for training classes, the optimizer state.
+  std::string modelFileDefinitions() const {
+    std::string s;
+    if (!p_.training)
+      return fmt::format(
+          "void {0}::save(const std::string &path) const {{\n"
+          "  weights_.saveModel(path, kModelFile, nullptr, nullptr);\n}}\n\n"
+          "void {0}::load(const std::string &path) {{\n"
+          "  fgc::rt::Weights::loadModel(kModelName, kWeightSpecs, kNumWeights, path, kModelFile,\n"
+          "                              weights_, nullptr, nullptr);\n}}\n\n",
+          cls_);
+    return fmt::format(
+        "void {0}::save(const std::string &path) const {{\n"
+        "  std::vector<float> fresh; // the slots before the first step\n"
+        "  if (state_.empty())\n    initialState(fresh);\n"
+        "  const fgc::rt::TrainingCounters counters = {{step_, epoch_, learningRateSet_, "
+        "learningRate_}};\n"
+        "  weights_.saveModel(path, kModelFile, state_.empty() ? fresh.data() : state_.data(),\n"
+        "                     &counters);\n}}\n\n"
+        "void {0}::load(const std::string &path) {{\n"
+        "  std::vector<float> state;\n  initialState(state);\n"
+        "  fgc::rt::TrainingCounters counters;\n"
+        "  if (fgc::rt::Weights::loadModel(kModelName, kWeightSpecs, kNumWeights, path, kModelFile,\n"
+        "                                  weights_, state.data(), &counters)) {{\n"
+        "    state_ = std::move(state);\n"
+        "    step_ = counters.iterations;\n"
+        "    epoch_ = counters.epoch;\n"
+        "    if (counters.hasLearningRate)\n      setLearningRate(counters.learningRate);\n"
+        "  }} else {{ // weights only: training starts afresh\n"
+        "    state_.clear();\n    step_ = 0;\n    epoch_ = 0;\n  }}\n}}\n\n",
+        cls_);
   }
 
   // --- gradient accessors: what the last trainStep computed (checks, debugging) ---
@@ -289,14 +366,15 @@ private:
     std::ostringstream s;
     s << fmt::format("std::vector<std::string> {}::logNames() const {{\n  return {{\"{}\"}};\n}}\n\n",
                      cls_, fmt::join(p_.logNames, "\", \""));
-    s << "void " << cls_ << "::initTrainingState() {\n";
-    s << fmt::format("  state_.assign({}, 0.0f);\n", std::max<int64_t>(p_.stateFloats, 1));
+    s << "void " << cls_ << "::initialState(std::vector<float> &state) {\n";
+    s << fmt::format("  state.assign({}, 0.0f);\n", std::max<int64_t>(p_.stateFloats, 1));
     for (const auto &[id, value] : p_.stateInits) {
       const Buffer &b = p_.buffers[size_t(id)];
-      s << fmt::format("  std::fill(state_.begin() + {}, state_.begin() + {}, {});\n", b.index,
+      s << fmt::format("  std::fill(state.begin() + {}, state.begin() + {}, {});\n", b.index,
                        b.index + b.elements().coeff, floatLiteral(float(value)));
     }
     s << "}\n\n";
+    s << learningRateDefinition();
     s << "void " << cls_ << "::trainStep(const fgc::rt::Tensor *inputs, const fgc::rt::Tensor "
          "*targets,\n    double *logs) {\n"
       << functionBody(true) << "}\n\n";
@@ -335,7 +413,7 @@ private:
       }
       // The prediction, rows and cols come from the output tensor this call is about.
       int target = k.args[0].buffer;
-      int index = p_.buffers[size_t(target)].index;
+      int index = p_.targetOutputs[size_t(p_.buffers[size_t(target)].index)];
       std::string pred = fmt::format("testOutputs_[{}]", index);
       std::string rows = fmt::format("({0}.size() / {0}.shape().back())", pred);
       std::string cols = fmt::format("{}.shape().back()", pred);
@@ -388,8 +466,8 @@ private:
     specs("Output", p_.outputs, p_.outputNames);
     if (p_.training) {
       std::vector<std::string> targetNames;
-      for (int id : p_.targets)
-        targetNames.push_back(p_.outputNames[size_t(p_.buffers[size_t(id)].index)]);
+      for (int output : p_.targetOutputs)
+        targetNames.push_back(p_.outputNames[size_t(output)]);
       specs("Target", p_.targets, targetNames);
     }
     if (!p_.params.empty()) {
@@ -407,6 +485,37 @@ private:
       s << "const fgc::rt::WeightSpec *const kWeightSpecs = nullptr;\n";
     }
     s << fmt::format("constexpr int kNumWeights = {};\n\n", p_.params.size());
+    s << modelFileTables();
+    return s.str();
+  }
+
+  // The model's schema (architecture and training config, no weights) and its optimizer slots:
+  // what save() writes beside the weights.
+  std::string modelFileTables() const {
+    std::ostringstream s;
+    const std::string &schema = o_.modelSchema;
+    s << fmt::format("// The model as a binary fgc.schema.Model ({} bytes, no weights), for save().\n",
+                     schema.size());
+    s << fmt::format("const unsigned char kModelSchema[{}] = {{", std::max<size_t>(schema.size(), 1));
+    for (size_t i = 0; i < schema.size(); ++i)
+      s << (i % 16 ? " " : "\n    ")
+        << fmt::format("0x{:02x},", static_cast<unsigned char>(schema[i]));
+    s << (schema.empty() ? "0" : "") << "\n};\n";
+    std::string slots = "nullptr", optimizer = "nullptr";
+    if (p_.training) {
+      optimizer = "\"" + p_.optimizerClass + "\"";
+      if (!p_.slots.empty()) {
+        s << "// The optimizer's slots: weight, Keras's slot name, offset in the state.\n";
+        s << "const fgc::rt::SlotSpec kSlotSpecs[] = {\n";
+        for (const auto &sl : p_.slots)
+          s << fmt::format("    {{{}, \"{}\", {}}},\n", sl.param, sl.name,
+                           p_.buffers[size_t(sl.buffer)].index);
+        s << "};\n";
+        slots = "kSlotSpecs";
+      }
+    }
+    s << fmt::format("const fgc::rt::ModelFileSpec kModelFile = {{kModelSchema, {}, {}, {}, {}}};\n\n",
+                     schema.size(), optimizer, slots, p_.training ? p_.slots.size() : 0);
     return s.str();
   }
 
@@ -461,7 +570,7 @@ private:
       if (a.enumName == "step")
         return "step_";
       if (a.enumName == "learningRate")
-        return "float(learningRate_)";
+        return "float(lr)";
       return fmt::format("{}({})", a.enumName, floatLiteral(float(a.floatValue)));
     case Arg::Kind::BufferList:
     case Arg::Kind::SizeList: return hoisted.at(&a);
@@ -505,7 +614,9 @@ private:
             "  outputs[{0}].resize({1}, fgc::rt::resolveShape(kOutputSpecs[{0}], sym));\n", i,
             rtDType(p_.buffers[size_t(p_.outputs[i])].dtype));
     if (training) {
-      s << "  if (state_.empty())\n    initTrainingState();\n  ++step_;\n";
+      s << "  if (state_.empty())\n    initialState(state_);\n"
+           "  // This update's learning rate (a schedule's value at the steps taken before it).\n"
+           "  [[maybe_unused]] const double lr = learningRate();\n  ++step_;\n";
       s << fmt::format("  double acc[{}] = {{}};\n", std::max(p_.numAccumulators, 1));
       if (p_.numCounters)
         s << fmt::format("  int64_t cnt[{}] = {{}};\n", p_.numCounters);
@@ -712,6 +823,7 @@ private:
     s << predictBody();
     if (p_.training)
       s << trainingDefinitions();
+    s << modelFileDefinitions();
 
     s << fmt::format(
         "std::vector<fgc::rt::Tensor> {0}::predict(const std::vector<fgc::rt::Tensor> &inputs) {{\n"

@@ -26,6 +26,9 @@ struct CppOptions {
   std::string sourceName; // the model file, for the banner comment
   WeightsEmbedding weights = WeightsEmbedding::Inline;
   std::string weightsFileName; // Blob: the .bin name .incbin reads; File: the default .fgcw path
+  // The model as a binary schema::Model without weights (architecture and training config):
+  // generated code embeds it so that save() writes a model file fgc can read back.
+  std::string modelSchema;
 };
 
 struct CppOutput {

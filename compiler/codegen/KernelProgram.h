@@ -113,7 +113,10 @@ struct KernelProgram {
   // Training (lowerForTraining): forward in training mode, losses, backward, updates.
   bool training = false;
   std::vector<Step> trainSteps;
-  std::vector<int> targets; // Target buffers, in output order
+  std::vector<int> targets; // Target buffers, in output order (outputs with a loss only)
+  std::vector<int> targetOutputs; // the output index of each target
+  // Diagnostics for the user (Keras's warnings), e.g. an output without a loss.
+  std::vector<std::string> warnings;
   struct Loss {
     std::string output;    // output layer name
     std::string className; // Keras class, e.g. "SparseCategoricalCrossentropy"
@@ -138,6 +141,20 @@ struct KernelProgram {
   // The gradient buffer trainStep leaves for parameter i / input i (-1: none; inputs have one
   // only when lowered with TrainingOptions::inputGradients).
   std::vector<int> paramGradients, inputGradients;
+  // The optimizer's slots: State buffer, the parameter it belongs to, Keras's slot name ("rms").
+  struct Slot {
+    int buffer = -1;
+    int param = 0;
+    std::string name;
+  };
+  std::vector<Slot> slots;
+  // A learning-rate schedule (keras.optimizers.schedules) of the optimizer step; className empty:
+  // the constant optimizerConfig["learning_rate"].
+  struct LearningRateSchedule {
+    std::string className; // "ExponentialDecay", "CosineDecay"
+    std::map<std::string, double> config;
+  };
+  LearningRateSchedule schedule;
 };
 
 } // namespace fgc

@@ -309,6 +309,7 @@ public:
   }
 
   Status runTraining(const Graph &g);
+  Status lowerSchedule(const std::string &optimizer, const schema::Config &schedule);
   const schema::Config *optimizerConfig_ = nullptr;
   TrainingOptions trainingOptions_;
 
@@ -637,26 +638,32 @@ Status Lowerer::lowerLosses(const Graph &g, const std::map<const Value *, int> &
   step.layerName = "losses";
   step.className = "Loss";
   step.comment = "losses and their gradients";
+  if (std::count(lossOf.begin(), lossOf.end(), nullptr) == std::ptrdiff_t(lossOf.size()))
+    return Error::format("model '{}': no output has a loss (outputs: {})", g.name,
+                         fmt::join(p_.outputNames, ", "));
   for (size_t i = 0; i < g.outputs.size(); ++i) {
-    if (!lossOf[i])
-      return Error::format("model '{}': output '{}' has no loss; fgc trains models whose every "
-                           "output has one",
-                           g.name, g.outputLayer(i).name);
+    if (!lossOf[i]) {
+      // Keras 2: the output is left out of training, with a warning; it takes no target.
+      p_.warnings.push_back(fmt::format(
+          "Output {0} missing from loss dictionary. We assume this was done on purpose. The fit "
+          "and evaluate APIs will not be expecting any data to be passed to {0}.",
+          g.outputLayer(i).name));
+      continue;
+    }
     std::string cls = canonicalLoss(lossOf[i]->class_name());
     int pred = values.at(g.outputs[i]);
     const Buffer &predBuf = p_.buffers[size_t(pred)];
     Buffer t;
     t.kind = Buffer::Kind::Target;
-    t.index = static_cast<int>(i);
+    t.index = static_cast<int>(p_.targets.size());
     t.dtype = schema::FLOAT32;
     t.shape = cls == "SparseCategoricalCrossentropy" ? std::vector<Dim>{predBuf.shape[0]}
                                                      : predBuf.shape;
     t.name = unique("target_" + identifier(g.outputLayer(i).name));
     t.description = "target of " + g.outputLayer(i).name + " " + shapeToString(t.shape);
     int target = add(t);
-    while ((int)p_.targets.size() <= int(i))
-      p_.targets.push_back(-1);
-    p_.targets[i] = target;
+    p_.targets.push_back(target);
+    p_.targetOutputs.push_back(static_cast<int>(i));
     int dy = gradientBuffer(p_, grad_, pred);
     if (grad_.written.count(dy))
       return Error::format("model '{}': output '{}' has two losses", g.name, g.outputLayer(i).name);
@@ -707,7 +714,8 @@ Status Lowerer::lowerLosses(const Graph &g, const std::map<const Value *, int> &
   }
   // Log names as Keras prints them: loss, per-output losses (several outputs), metrics.
   p_.logNames = {"loss"};
-  bool multi = p_.losses.size() > 1;
+  // Keras names per-output losses and metrics by output whenever the model has several outputs.
+  bool multi = g.outputs.size() > 1;
   if (multi)
     for (const auto &l : p_.losses)
       p_.logNames.push_back(l.output + "_loss");
@@ -731,7 +739,7 @@ Status Lowerer::lowerLosses(const Graph &g, const std::map<const Value *, int> &
       std::vector<Arg> args;
       Arg target;
       target.kind = Arg::Kind::Buffer;
-      target.buffer = p_.targets[i];
+      target.buffer = p_.targets[li];
       Arg predArg;
       predArg.kind = Arg::Kind::Buffer;
       predArg.buffer = pred;
@@ -804,6 +812,49 @@ Status Lowerer::lowerBackward() {
   return Status::ok();
 }
 
+// A learning-rate schedule as Keras serializes it in the optimizer's config:
+// {"class_name": "ExponentialDecay", "config": {"initial_learning_rate": ..., ...}}.
+Status Lowerer::lowerSchedule(const std::string &optimizer, const schema::Config &c) {
+  static const std::map<std::string, std::map<std::string, double>> defaults = {
+      // NaN: required.
+      {"ExponentialDecay",
+       {{"initial_learning_rate", NAN}, {"decay_steps", NAN}, {"decay_rate", NAN},
+        {"staircase", 0.0}}},
+      {"CosineDecay",
+       {{"initial_learning_rate", NAN}, {"decay_steps", NAN}, {"alpha", 0.0},
+        {"warmup_steps", 0.0}}}};
+  auto d = defaults.find(c.class_name());
+  if (d == defaults.end())
+    return Error::format("optimizer {}: learning-rate schedule '{}' is not supported "
+                         "(ExponentialDecay, CosineDecay)",
+                         optimizer, c.class_name());
+  for (const auto &[k, v] : c.attrs()) {
+    bool number = v.value_case() == AttrValue::kF || v.value_case() == AttrValue::kI ||
+                  v.value_case() == AttrValue::kB;
+    if (k == "name" || (k == "warmup_target" && v.value_case() == AttrValue::kNone))
+      continue;
+    if (!d->second.count(k))
+      return Error::format("optimizer {}: {} has no argument '{}'", optimizer, c.class_name(), k);
+    if (!number)
+      return Error::format("optimizer {}: {} argument '{}' must be a number", optimizer,
+                           c.class_name(), k);
+  }
+  p_.schedule.className = c.class_name();
+  for (const auto &[k, def] : d->second) {
+    double v = configNumber(c, k, def);
+    if (std::isnan(v))
+      return Error::format("optimizer {}: {} needs '{}'", optimizer, c.class_name(), k);
+    p_.schedule.config[k] = v;
+  }
+  if (p_.schedule.config["decay_steps"] <= 0)
+    return Error::format("optimizer {}: {} needs decay_steps > 0, got {}", optimizer,
+                         c.class_name(), p_.schedule.config["decay_steps"]);
+  if (p_.schedule.config.count("warmup_steps") && p_.schedule.config["warmup_steps"] != 0)
+    return Error::format("optimizer {}: CosineDecay with warmup is not supported", optimizer);
+  p_.schedule.config.erase("warmup_steps");
+  return Status::ok();
+}
+
 Status Lowerer::lowerUpdates() {
   // The optimizer and its hyper-parameters, with Keras's defaults.
   const schema::Config &opt = *optimizerConfig_;
@@ -828,6 +879,11 @@ Status Lowerer::lowerUpdates() {
   p_.optimizerClass = cls;
   for (const auto &[k, def] : d->second)
     p_.optimizerConfig[k] = configNumber(opt, k, def);
+  if (auto lr = opt.attrs().find("learning_rate");
+      lr != opt.attrs().end() && lr->second.value_case() == AttrValue::kObj) {
+    FGC_TRY(lowerSchedule(cls, lr->second.obj()));
+    p_.optimizerConfig["learning_rate"] = p_.schedule.config.at("initial_learning_rate");
+  }
   for (const char *k : {"clipnorm", "clipvalue", "global_clipnorm"})
     if (opt.attrs().count(k))
       p_.optimizerConfig[k] = configNumber(opt, k, 0);
@@ -855,7 +911,9 @@ Status Lowerer::lowerUpdates() {
     a.enumName = name;
     return a;
   };
-  auto slot = [&](const std::string &base, const Buffer &like) {
+  auto slot = [&](const std::string &kind, const std::string &paramName, const Buffer &like) {
+    std::string base = kind + "_" + paramName;
+    p_.slots.push_back({int(p_.buffers.size()), like.index, kind});
     Buffer b;
     b.kind = Buffer::Kind::State;
     b.dtype = schema::FLOAT32;
@@ -910,15 +968,15 @@ Status Lowerer::lowerUpdates() {
     Arg null;
     if (cls == "SGD") {
       bool momentum = p_.optimizerConfig["momentum"] != 0;
-      int v = momentum ? slot("momentum_" + base, wb) : -1;
+      int v = momentum ? slot("momentum", base, wb) : -1;
       step.calls.push_back(call("fgc_sgd_update",
                                 {buf(w), buf(g), momentum ? buf(v) : null, n,
                                  value("learningRate"), cfg("momentum"),
                                  integer(p_.optimizerConfig["nesterov"] != 0)}));
     } else if (cls == "RMSprop") {
-      int ms = slot("rms_" + base, wb);
-      int mom = p_.optimizerConfig["momentum"] != 0 ? slot("momentum_" + base, wb) : -1;
-      int mg = p_.optimizerConfig["centered"] != 0 ? slot("mg_" + base, wb) : -1;
+      int ms = slot("rms", base, wb);
+      int mom = p_.optimizerConfig["momentum"] != 0 ? slot("momentum", base, wb) : -1;
+      int mg = p_.optimizerConfig["centered"] != 0 ? slot("mg", base, wb) : -1;
       Arg variant;
       variant.kind = Arg::Kind::Enum;
       variant.enumName = "FGC_RMSPROP_TF2";
@@ -928,9 +986,9 @@ Status Lowerer::lowerUpdates() {
                                  cfg("momentum"), cfg("epsilon"),
                                  integer(p_.optimizerConfig["centered"] != 0), variant}));
     } else if (cls == "Adam" || cls == "AdamW") {
-      int m = slot("m_" + base, wb), v = slot("v_" + base, wb);
+      int m = slot("m", base, wb), v = slot("v", base, wb);
       bool ams = p_.optimizerConfig["amsgrad"] != 0;
-      int vhat = ams ? slot("vhat_" + base, wb) : -1;
+      int vhat = ams ? slot("vhat", base, wb) : -1;
       std::vector<Arg> args = {buf(w), buf(g), buf(m), buf(v), ams ? buf(vhat) : null, n,
                                value("step"), value("learningRate")};
       if (cls == "AdamW")
@@ -938,7 +996,7 @@ Status Lowerer::lowerUpdates() {
       args.insert(args.end(), {cfg("beta_1"), cfg("beta_2"), cfg("epsilon"), integer(ams)});
       step.calls.push_back(call(cls == "Adam" ? "fgc_adam_update" : "fgc_adamw_update", args));
     } else {
-      int acc = slot("accumulator_" + base, wb);
+      int acc = slot("accumulator", base, wb);
       p_.stateInits.push_back({acc, p_.optimizerConfig["initial_accumulator_value"]});
       step.calls.push_back(call("fgc_adagrad_update",
                                 {buf(w), buf(g), buf(acc), n, value("learningRate"),

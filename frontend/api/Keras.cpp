@@ -418,17 +418,38 @@ void Model::compile(const CompileOptions &o) {
 }
 
 namespace optimizers {
-Optimizer SGD(double lr, const SGDOptions &o) {
-  return {"SGD", {{"learning_rate", makeFloat(lr)}, {"momentum", makeFloat(o.momentum)},
+namespace schedules {
+LearningRateSchedule ExponentialDecay(double initial, int64_t decaySteps, double decayRate,
+                                      bool staircase) {
+  return {"ExponentialDecay",
+          {{"initial_learning_rate", makeFloat(initial)}, {"decay_steps", makeInt(decaySteps)},
+           {"decay_rate", makeFloat(decayRate)}, {"staircase", makeBool(staircase)}}};
+}
+LearningRateSchedule CosineDecay(double initial, int64_t decaySteps, double alpha) {
+  return {"CosineDecay", {{"initial_learning_rate", makeFloat(initial)},
+                          {"decay_steps", makeInt(decaySteps)}, {"alpha", makeFloat(alpha)}}};
+}
+} // namespace schedules
+
+LearningRate::LearningRate(double constant) : value(makeFloat(constant)) {}
+
+LearningRate::LearningRate(const schedules::LearningRateSchedule &schedule) {
+  // Keras serializes a schedule as {"class_name": ..., "config": {...}}: a nested object.
+  AttrMap attrs(schedule.config.begin(), schedule.config.end());
+  value = makeObject(schedule.className, attrs);
+}
+
+Optimizer SGD(LearningRate lr, const SGDOptions &o) {
+  return {"SGD", {{"learning_rate", lr.value}, {"momentum", makeFloat(o.momentum)},
                   {"nesterov", makeBool(o.nesterov)}}};
 }
-Optimizer RMSprop(double lr, const RMSpropOptions &o) {
-  return {"RMSprop", {{"learning_rate", makeFloat(lr)}, {"rho", makeFloat(o.rho)},
+Optimizer RMSprop(LearningRate lr, const RMSpropOptions &o) {
+  return {"RMSprop", {{"learning_rate", lr.value}, {"rho", makeFloat(o.rho)},
                       {"momentum", makeFloat(o.momentum)}, {"epsilon", makeFloat(o.epsilon)},
                       {"centered", makeBool(o.centered)}}};
 }
-Optimizer Adam(double lr, const AdamOptions &o) {
-  return {"Adam", {{"learning_rate", makeFloat(lr)}, {"beta_1", makeFloat(o.beta_1)},
+Optimizer Adam(LearningRate lr, const AdamOptions &o) {
+  return {"Adam", {{"learning_rate", lr.value}, {"beta_1", makeFloat(o.beta_1)},
                    {"beta_2", makeFloat(o.beta_2)}, {"epsilon", makeFloat(o.epsilon)},
                    {"amsgrad", makeBool(o.amsgrad)}}};
 }

@@ -268,6 +268,16 @@ struct IndexEntry {
   uint64_t offset = 0, nbytes = 0;
 };
 
+// What the runtime reads of a WeightsIndex (schemas/fgc.proto).
+struct FileIndex {
+  std::string modelName;
+  std::vector<IndexEntry> entries, slots;
+  std::string model; // the binary Model of a model file
+  bool hasTraining = false;
+  std::string optimizer;
+  TrainingCounters counters;
+};
+
 // Minimal protobuf wire-format reader for WeightsIndex.
 class WireReader {
 public:
@@ -293,6 +303,10 @@ public:
     len = static_cast<std::size_t>(n);
     p_ += n;
     return true;
+  }
+  bool fixed64(const unsigned char *&data) {
+    data = p_;
+    return advance(8);
   }
   bool skip(int wireType) {
     uint64_t v;
@@ -359,20 +373,66 @@ bool parseEntry(const unsigned char *p, std::size_t n, IndexEntry &e) {
   return true;
 }
 
-bool parseIndex(const unsigned char *p, std::size_t n, std::vector<IndexEntry> &entries) {
+// The training counters of a model file (schema: TrainingState).
+bool parseTrainingState(const unsigned char *p, std::size_t n, FileIndex &index) {
+  WireReader r(p, n);
+  index.hasTraining = true;
+  while (!r.done()) {
+    uint64_t key, v;
+    if (!r.varint(key))
+      return false;
+    int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
+    if (field == 1 && wire == 2) {
+      const unsigned char *d;
+      std::size_t len;
+      if (!r.bytes(d, len))
+        return false;
+      index.optimizer.assign(reinterpret_cast<const char *>(d), len);
+    } else if ((field == 2 || field == 3 || field == 4) && wire == 0) {
+      if (!r.varint(v))
+        return false;
+      if (field == 2)
+        index.counters.iterations = static_cast<int64_t>(v);
+      else if (field == 3)
+        index.counters.epoch = static_cast<int32_t>(v);
+      else
+        index.counters.hasLearningRate = v != 0;
+    } else if (field == 5 && wire == 1) {
+      const unsigned char *d;
+      if (!r.fixed64(d))
+        return false;
+      uint64_t bits = 0;
+      for (int i = 7; i >= 0; --i)
+        bits = bits << 8 | d[i];
+      std::memcpy(&index.counters.learningRate, &bits, sizeof bits);
+    } else if (!r.skip(wire)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool parseIndex(const unsigned char *p, std::size_t n, FileIndex &index) {
   WireReader r(p, n);
   while (!r.done()) {
     uint64_t key;
     if (!r.varint(key))
       return false;
     int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
-    if (field == 2 && wire == 2) {
-      const unsigned char *d;
-      std::size_t len;
+    const unsigned char *d;
+    std::size_t len;
+    if ((field == 2 || field == 4) && wire == 2) {
       IndexEntry e;
       if (!r.bytes(d, len) || !parseEntry(d, len, e))
         return false;
-      entries.push_back(std::move(e));
+      (field == 2 ? index.entries : index.slots).push_back(std::move(e));
+    } else if ((field == 1 || field == 3) && wire == 2) {
+      if (!r.bytes(d, len))
+        return false;
+      (field == 1 ? index.modelName : index.model).assign(reinterpret_cast<const char *>(d), len);
+    } else if (field == 5 && wire == 2) {
+      if (!r.bytes(d, len) || !parseTrainingState(d, len, index))
+        return false;
     } else if (!r.skip(wire)) {
       return false;
     }
@@ -453,97 +513,81 @@ Weights Weights::embedded(const char *model, const WeightSpec *specs, int count,
   return w;
 }
 
-Weights Weights::load(const char *model, const WeightSpec *specs, int count,
-                      const std::string &path) {
+// A memory-mapped fgc weights or model file with its index parsed.
+struct Weights::File {
+  std::shared_ptr<Weights::Mapping> mapping;
+  FileIndex index;
+  const unsigned char *data = nullptr; // the data section
+  std::size_t dataBytes = 0;
+};
+
+namespace {
+
+using MappedFile = Weights::File;
+
+MappedFile mapFile(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    throw Error(format("%s: cannot open weights file: %s", path.c_str(), std::strerror(errno)));
+    throw Error(format("%s: cannot open: %s", path.c_str(), std::strerror(errno)));
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     throw Error(format("%s: not a regular file", path.c_str()));
   }
-  auto mapping = std::make_shared<Mapping>();
-  mapping->length = static_cast<std::size_t>(st.st_size);
-  if (mapping->length > 0) {
-    mapping->addr = ::mmap(nullptr, mapping->length, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (mapping->addr == MAP_FAILED) {
-      mapping->addr = nullptr;
+  MappedFile f;
+  f.mapping = std::make_shared<Weights::Mapping>();
+  f.mapping->length = static_cast<std::size_t>(st.st_size);
+  if (f.mapping->length > 0) {
+    f.mapping->addr = ::mmap(nullptr, f.mapping->length, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (f.mapping->addr == MAP_FAILED) {
+      f.mapping->addr = nullptr;
       ::close(fd);
-      throw Error(format("%s: cannot map weights file: %s", path.c_str(), std::strerror(errno)));
+      throw Error(format("%s: cannot map the file: %s", path.c_str(), std::strerror(errno)));
     }
   }
   ::close(fd);
-  const auto *bytes = static_cast<const unsigned char *>(mapping->addr);
-  std::size_t size = mapping->length;
+  const auto *bytes = static_cast<const unsigned char *>(f.mapping->addr);
+  std::size_t size = f.mapping->length;
   if (size < 16 || std::memcmp(bytes, kMagic, 8) != 0)
-    throw Error(format("%s: not an fgc weights file (bad magic)", path.c_str()));
+    throw Error(format("%s: not an fgc weights or model file (bad magic)", path.c_str()));
   uint64_t indexLen = 0;
   for (int i = 7; i >= 0; --i)
     indexLen = indexLen << 8 | bytes[8 + i];
-  std::vector<IndexEntry> entries;
-  if (indexLen > size - 16 || !parseIndex(bytes + 16, static_cast<std::size_t>(indexLen), entries))
-    throw Error(format("%s: corrupt or truncated weights file index", path.c_str()));
+  if (indexLen > size - 16 || !parseIndex(bytes + 16, static_cast<std::size_t>(indexLen), f.index))
+    throw Error(format("%s: corrupt or truncated file index", path.c_str()));
   std::size_t dataStart = alignUp(16 + static_cast<std::size_t>(indexLen));
-  std::map<std::string, const IndexEntry *> byPath;
-  for (const auto &e : entries)
-    byPath[e.layer + "/" + e.name] = &e;
-
-  Weights w;
-  w.model_ = model;
-  w.specs_ = specs;
-  w.count_ = count;
-  w.mapping_ = mapping;
-  for (int i = 0; i < count; ++i) {
-    const WeightSpec &s = specs[i];
-    auto it = byPath.find(specPath(s));
-    if (it == byPath.end())
-      throw Error(format("%s: model '%s' needs weight '%s' %s, which the file does not have",
-                         path.c_str(), model, specPath(s).c_str(),
-                         shapeString(s.shape, s.rank).c_str()));
-    const IndexEntry &e = *it->second;
-    std::vector<int64_t> want(s.shape, s.shape + s.rank);
-    if (e.shape != want || e.dtype != static_cast<int64_t>(DType::Float32))
-      throw Error(format("%s: weight '%s' has shape %s in the file, model '%s' needs float32 %s",
-                         path.c_str(), specPath(s).c_str(),
-                         shapeString(e.shape.data(), static_cast<int>(e.shape.size())).c_str(),
-                         model, shapeString(s.shape, s.rank).c_str()));
-    if (e.nbytes != specBytes(s) || e.offset % alignof(float) != 0 || dataStart > size ||
-        e.offset > size - dataStart || e.nbytes > size - dataStart - e.offset)
-      throw Error(format("%s: weight '%s' lies outside the file (truncated?)", path.c_str(),
-                         specPath(s).c_str()));
-    w.pointers_.push_back(reinterpret_cast<const float *>(bytes + dataStart + e.offset));
-  }
-  return w;
+  f.data = bytes + std::min(dataStart, size);
+  f.dataBytes = dataStart > size ? 0 : size - dataStart;
+  return f;
 }
 
-void Weights::save(const std::string &path) const {
-  std::string index, data;
-  putBytes(index, 1, model_);
-  for (int i = 0; i < count_; ++i) {
-    const WeightSpec &s = specs_[i];
-    data.resize(alignUp(data.size()), '\0');
-    std::string entry, shape;
-    putBytes(entry, 1, s.layer);
-    putBytes(entry, 2, s.name);
-    putUint(entry, 3, static_cast<uint64_t>(DType::Float32));
-    for (int k = 0; k < s.rank; ++k)
-      putVarint(shape, static_cast<uint64_t>(s.shape[k]));
-    if (s.rank > 0)
-      putBytes(entry, 4, shape);
-    putUint(entry, 5, data.size());
-    putUint(entry, 6, specBytes(s));
-    putBytes(index, 2, entry);
-    data.append(reinterpret_cast<const char *>(pointers_[static_cast<std::size_t>(i)]),
-                specBytes(s));
-  }
-  std::string out(kMagic, 8);
-  for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>((static_cast<uint64_t>(index.size()) >> (8 * i)) & 0xff));
-  out += index;
-  out.resize(alignUp(out.size()), '\0');
-  out += data;
+// The data of entry `e`, checked against the shape the model needs (`what` names it in errors).
+const float *entryData(const MappedFile &f, const IndexEntry &e, const std::string &path,
+                       const char *model, const std::string &what, const int64_t *shape,
+                       int rank) {
+  std::vector<int64_t> want(shape, shape + rank);
+  if (e.shape != want || e.dtype != static_cast<int64_t>(DType::Float32))
+    throw Error(format("%s: %s has shape %s in the file, model '%s' needs float32 %s",
+                       path.c_str(), what.c_str(),
+                       shapeString(e.shape.data(), static_cast<int>(e.shape.size())).c_str(),
+                       model, shapeString(shape, rank).c_str()));
+  std::size_t need = sizeof(float);
+  for (int k = 0; k < rank; ++k)
+    need *= static_cast<std::size_t>(shape[k]);
+  if (e.nbytes != need || e.offset % alignof(float) != 0 || e.offset > f.dataBytes ||
+      e.nbytes > f.dataBytes - e.offset)
+    throw Error(format("%s: %s lies outside the file (truncated?)", path.c_str(), what.c_str()));
+  return reinterpret_cast<const float *>(f.data + e.offset);
+}
 
+std::map<std::string, const IndexEntry *> byPath(const std::vector<IndexEntry> &entries) {
+  std::map<std::string, const IndexEntry *> m;
+  for (const auto &e : entries)
+    m[e.layer + "/" + e.name] = &e;
+  return m;
+}
+
+void writeAtomically(const std::string &path, const std::string &out) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   FILE *f = std::fopen(tmp.c_str(), "wb");
   if (!f)
@@ -553,9 +597,151 @@ void Weights::save(const std::string &path) const {
   ok = ::fsync(::fileno(f)) == 0 && ok;
   ok = std::fclose(f) == 0 && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
     std::remove(tmp.c_str());
-    throw Error(format("%s: write failed: %s", path.c_str(), std::strerror(errno)));
+    throw Error(format("%s: write failed: %s", path.c_str(), std::strerror(err)));
   }
+}
+
+// One WeightsIndex.Entry for a float32 tensor at `offset` in the data section.
+std::string entryBytes(const std::string &layer, const std::string &name, const int64_t *shape,
+                       int rank, uint64_t offset, uint64_t nbytes) {
+  std::string entry, packed;
+  putBytes(entry, 1, layer);
+  putBytes(entry, 2, name);
+  putUint(entry, 3, static_cast<uint64_t>(DType::Float32));
+  for (int k = 0; k < rank; ++k)
+    putVarint(packed, static_cast<uint64_t>(shape[k]));
+  if (rank > 0)
+    putBytes(entry, 4, packed);
+  putUint(entry, 5, offset);
+  putUint(entry, 6, nbytes);
+  return entry;
+}
+
+} // namespace
+
+Weights Weights::load(const char *model, const WeightSpec *specs, int count,
+                      const std::string &path) {
+  MappedFile f = mapFile(path);
+  return fromFile(model, specs, count, path, f);
+}
+
+Weights Weights::fromFile(const char *model, const WeightSpec *specs, int count,
+                          const std::string &path, const File &f) {
+  auto entries = byPath(f.index.entries);
+  Weights w;
+  w.model_ = model;
+  w.specs_ = specs;
+  w.count_ = count;
+  w.mapping_ = f.mapping;
+  for (int i = 0; i < count; ++i) {
+    const WeightSpec &s = specs[i];
+    auto it = entries.find(specPath(s));
+    if (it == entries.end())
+      throw Error(format("%s: model '%s' needs weight '%s' %s, which the file does not have",
+                         path.c_str(), model, specPath(s).c_str(),
+                         shapeString(s.shape, s.rank).c_str()));
+    w.pointers_.push_back(entryData(f, *it->second, path, model,
+                                    "weight '" + specPath(s) + "'", s.shape, s.rank));
+  }
+  return w;
+}
+
+void Weights::save(const std::string &path) const {
+  saveModel(path, ModelFileSpec{}, nullptr, nullptr);
+}
+
+void Weights::saveModel(const std::string &path, const ModelFileSpec &spec, const float *state,
+                        const TrainingCounters *counters) const {
+  std::string index, data;
+  putBytes(index, 1, model_);
+  auto add = [&](int field, const std::string &layer, const std::string &name,
+                 const int64_t *shape, int rank, const float *values, std::size_t nbytes) {
+    data.resize(alignUp(data.size()), '\0');
+    putBytes(index, field, entryBytes(layer, name, shape, rank, data.size(), nbytes));
+    data.append(reinterpret_cast<const char *>(values), nbytes);
+  };
+  for (int i = 0; i < count_; ++i)
+    add(2, specs_[i].layer, specs_[i].name, specs_[i].shape, specs_[i].rank,
+        pointers_[static_cast<std::size_t>(i)], specBytes(specs_[i]));
+  if (spec.schema)
+    putBytes(index, 3,
+             std::string(reinterpret_cast<const char *>(spec.schema), spec.schemaBytes));
+  if (counters) {
+    for (int k = 0; k < spec.numSlots; ++k) {
+      const SlotSpec &slot = spec.slots[k];
+      const WeightSpec &w = specs_[slot.weight];
+      add(4, w.layer, std::string(w.name) + "/" + slot.name, w.shape, w.rank,
+          state + slot.offset, specBytes(w));
+    }
+    std::string training;
+    putBytes(training, 1, spec.optimizer ? spec.optimizer : "");
+    putUint(training, 2, static_cast<uint64_t>(counters->iterations));
+    putUint(training, 3, static_cast<uint64_t>(static_cast<uint32_t>(counters->epoch)));
+    if (counters->hasLearningRate) {
+      putUint(training, 4, 1);
+      uint64_t bits;
+      std::memcpy(&bits, &counters->learningRate, sizeof bits);
+      putVarint(training, 5 << 3 | 1);
+      for (int i = 0; i < 8; ++i)
+        training.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+    }
+    putBytes(index, 5, training);
+  }
+  std::string out(kMagic, 8);
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((static_cast<uint64_t>(index.size()) >> (8 * i)) & 0xff));
+  out += index;
+  out.resize(alignUp(out.size()), '\0');
+  out += data;
+  writeAtomically(path, out);
+}
+
+bool Weights::loadModel(const char *model, const WeightSpec *specs, int count,
+                        const std::string &path, const ModelFileSpec &spec, Weights &weights,
+                        float *state, TrainingCounters *counters) {
+  MappedFile f = mapFile(path);
+  if (f.index.model.empty())
+    throw Error(format("%s: a weights file, not a model file: it has no architecture (load it "
+                       "with load_weights, or pass a file written by save())",
+                       path.c_str()));
+  if (f.index.modelName != model)
+    throw Error(format("%s: a model file of model '%s', not of '%s'", path.c_str(),
+                       f.index.modelName.c_str(), model));
+  Weights loaded = fromFile(model, specs, count, path, f);
+  bool resume = counters && f.index.hasTraining;
+  if (resume) {
+    const char *want = spec.optimizer ? spec.optimizer : "";
+    if (f.index.optimizer != want)
+      throw Error(format("%s: the file holds the state of optimizer %s, model '%s' trains with "
+                         "%s",
+                         path.c_str(), f.index.optimizer.c_str(), model, want));
+    auto slots = byPath(f.index.slots);
+    if (slots.size() != static_cast<std::size_t>(spec.numSlots))
+      throw Error(format("%s: the file holds %zu optimizer slots, model '%s' has %d",
+                         path.c_str(), slots.size(), model, spec.numSlots));
+    std::vector<std::pair<const float *, const SlotSpec *>> copies;
+    for (int k = 0; k < spec.numSlots; ++k) {
+      const SlotSpec &slot = spec.slots[k];
+      const WeightSpec &w = specs[slot.weight];
+      std::string key = specPath(w) + "/" + slot.name;
+      auto it = slots.find(key);
+      if (it == slots.end())
+        throw Error(format("%s: model '%s' needs optimizer slot '%s', which the file does not "
+                           "have",
+                           path.c_str(), model, key.c_str()));
+      copies.push_back({entryData(f, *it->second, path, model, "optimizer slot '" + key + "'",
+                                  w.shape, w.rank),
+                        &slot});
+    }
+    // Everything is checked: now overwrite the state.
+    for (auto [src, slot] : copies)
+      std::memcpy(state + slot->offset, src, specBytes(specs[slot->weight]));
+    *counters = f.index.counters;
+  }
+  weights = std::move(loaded);
+  return resume;
 }
 
 } // namespace fgc::rt

@@ -381,6 +381,7 @@ History fit(Trainable &model, const Dataset &data, const FitOptions &o) {
     for (const auto &[k, v] : values)
       history.values[k].push_back(v);
     history.epochs.push_back(epoch);
+    model.setEpoch(epoch + 1);
     for (auto *cb : o.callbacks) {
       cb->onEpochEnd(epoch, epochLogs);
       stop |= cb->stopTraining;

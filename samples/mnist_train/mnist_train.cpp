@@ -63,12 +63,12 @@ int main(int argc, char **argv) {
     std::printf("Test Loss: %.17g\nTest Acc: %.17g\n", scores.at("loss"), scores.at("accuracy"));
 
     std::filesystem::create_directories(outDir);
-    std::string weights = outDir + "/mnist_mlp_trained.fgcw";
-    model.save_weights(weights);
+    std::string saved = outDir + "/mnist_mlp_trained.fgcm";
+    model.save(saved);
     history.writeCsv(outDir + "/mnist_mlp_history.csv");
-    std::cout << "Saved the trained weights to " << weights
-              << " (load them with MnistModel(\"" << weights << "\") or `fgc` via the model's "
-              << "weights_file) and the history to " << outDir << "/mnist_mlp_history.csv\n";
+    std::cout << "Saved the trained model to " << saved << " (`fgc summary " << saved
+              << "`; continue training with model.load(\"" << saved
+              << "\")) and the history to " << outDir << "/mnist_mlp_history.csv\n";
   } catch (const std::exception &e) {
     std::fprintf(stderr, "mnist_train: error: %s\n", e.what());
     return 1;

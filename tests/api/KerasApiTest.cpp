@@ -169,3 +169,38 @@ TEST_CASE("model.layers and layer.output support feature extraction", "[api][fea
   CHECK(f.outputs()[1].shapeString() == "(None, 3)");
   CHECK(f.graph().outputs.size() == 3);
 }
+
+TEST_CASE("optimizers take a learning-rate schedule, serialized as Keras does", "[api][config]") {
+  clear_session();
+  auto in = Input({4});
+  auto out = layers::Dense(2)(in);
+  Model m(in, out, "scheduled");
+  m.compile({.optimizer = optimizers::SGD(optimizers::schedules::ExponentialDecay(0.1, 100, 0.96),
+                                          {.momentum = 0.9}),
+             .loss = {{"", losses::MeanSquaredError()}}});
+  // {"class_name": "ExponentialDecay", "config": {...}} as a nested object.
+  const fgc::schema::Model config = m.get_config();
+  const auto &opt = config.training().optimizer();
+  CHECK(opt.class_name() == "SGD");
+  const auto &lr = opt.attrs().at("learning_rate");
+  REQUIRE(lr.value_case() == fgc::schema::AttrValue::kObj);
+  CHECK(lr.obj().class_name() == "ExponentialDecay");
+  CHECK(lr.obj().attrs().at("initial_learning_rate").f() == 0.1);
+  CHECK(lr.obj().attrs().at("decay_steps").i() == 100);
+  CHECK(lr.obj().attrs().at("decay_rate").f() == 0.96);
+  CHECK(lr.obj().attrs().at("staircase").b() == false);
+  CHECK(opt.attrs().at("momentum").f() == 0.9);
+
+  fs::path file = fs::temp_directory_path() / ("fgc_api_lr_" + std::to_string(::getpid()) + ".pbtxt");
+  m.save(file.string());
+  Model loaded = load_model(file.string());
+  CHECK(fgc::serializeModel(loaded.get_config(), fgc::ModelFormat::Text) ==
+        fgc::serializeModel(m.get_config(), fgc::ModelFormat::Text));
+  fs::remove(file);
+
+  // A constant still works the usual way, and CosineDecay is the other schedule.
+  CHECK(optimizers::Adam(0.01).config.at("learning_rate").f() == 0.01);
+  auto cosine = optimizers::RMSprop(optimizers::schedules::CosineDecay(1e-3, 50, 0.1));
+  CHECK(cosine.config.at("learning_rate").obj().class_name() == "CosineDecay");
+  CHECK(cosine.config.at("learning_rate").obj().attrs().at("alpha").f() == 0.1);
+}

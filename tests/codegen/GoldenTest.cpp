@@ -99,3 +99,75 @@ outputs { layer: "gconv" }
   CHECK(!fs::exists(dir / "g.cpp"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("learning-rate schedules in the emitted training code", "[codegen][schedule]") {
+  fs::path dir = scratchDir("schedule");
+  fs::create_directories(dir);
+  auto model = [&](const std::string &name, const std::string &schedule) {
+    std::ofstream(dir / (name + ".pbtxt")) << R"(schema_version: 1
+name: "sched"
+layers { class_name: "InputLayer" name: "x"
+         config { key: "batch_input_shape" value { ints { values: [-1, 3] } } } }
+layers { class_name: "Dense" name: "d" config { key: "units" value { i: 2 } }
+         nodes { inputs { layer: "x" } } }
+inputs { layer: "x" }
+outputs { layer: "d" }
+training {
+  optimizer { class_name: "SGD"
+    attrs { key: "learning_rate" value { obj { )" << schedule << R"( } } } }
+  losses { class_name: "mse" }
+}
+)";
+  };
+  auto run = [&](const std::string &name, const std::string &args) {
+    std::string cmd = "cd '" + dir.string() + "' && '" + kFgc + "' compile " + name +
+                      ".pbtxt -o " + name + ".cpp " + args + " 2> " + name + ".err > /dev/null";
+    int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  const std::string decay = R"(class_name: "ExponentialDecay"
+      attrs { key: "initial_learning_rate" value { f: 0.5 } }
+      attrs { key: "decay_steps" value { i: 10 } }
+      attrs { key: "decay_rate" value { f: 0.25 } }
+      attrs { key: "staircase" value { b: true } })";
+  model("decay", decay);
+  REQUIRE(run("decay", "") == 0);
+  // The schedule is evaluated at the steps taken before each update.
+  std::string src = slurp(dir / "decay.cpp");
+  CHECK(src.find("check(fgc_lr_exponential_decay(0.5, 10, 0.25, 1, step_, &lr), \"optimizer\");") !=
+        std::string::npos);
+  CHECK(src.find("const double lr = learningRate();\n  ++step_;") != std::string::npos);
+  CHECK(src.find("float(lr)") != std::string::npos);
+
+  // --learning-rate stays a constant override.
+  REQUIRE(run("decay", "--learning-rate 0.125") == 0);
+  src = slurp(dir / "decay.cpp");
+  CHECK(src.find("fgc_lr_exponential_decay") == std::string::npos);
+  CHECK(slurp(dir / "decay.h").find("double learningRate_ = 0.125;") != std::string::npos);
+
+  model("cosine", R"(class_name: "CosineDecay"
+      attrs { key: "initial_learning_rate" value { f: 0.5 } }
+      attrs { key: "decay_steps" value { i: 100 } })");
+  REQUIRE(run("cosine", "") == 0);
+  CHECK(slurp(dir / "cosine.cpp").find("fgc_lr_cosine_decay(0.5, 100, 0, step_, &lr)") !=
+        std::string::npos);
+
+  // Schedules fgc does not know, unknown or missing arguments: one clear error each.
+  model("poly", R"(class_name: "PolynomialDecay"
+      attrs { key: "initial_learning_rate" value { f: 0.5 } })");
+  CHECK(run("poly", "") == 1);
+  CHECK(slurp(dir / "poly.err").find("learning-rate schedule 'PolynomialDecay' is not supported "
+                                     "(ExponentialDecay, CosineDecay)") != std::string::npos);
+  model("typo", decay + R"( attrs { key: "decay_step" value { i: 3 } })");
+  CHECK(run("typo", "") == 1);
+  CHECK(slurp(dir / "typo.err").find("ExponentialDecay has no argument 'decay_step'") !=
+        std::string::npos);
+  model("missing", R"(class_name: "ExponentialDecay"
+      attrs { key: "initial_learning_rate" value { f: 0.5 } }
+      attrs { key: "decay_steps" value { i: 10 } })");
+  CHECK(run("missing", "") == 1);
+  CHECK(slurp(dir / "missing.err").find("ExponentialDecay needs 'decay_rate'") !=
+        std::string::npos);
+  CHECK(slurp(dir / "missing.err").find("missing.pbtxt") != std::string::npos);
+  fs::remove_all(dir);
+}

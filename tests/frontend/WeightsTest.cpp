@@ -172,3 +172,69 @@ TEST_CASE("fgc convert: binary -> text -> binary is byte-identical", "[convert][
   REQUIRE(runFgc("convert " + w + " -o " + c) == 0);
   CHECK(readBytes(a) == readBytes(c));
 }
+
+namespace {
+
+// A model file as generated code's save() writes it: the weights container with the model
+// (architecture, no weights) in its index. Built here from a weights file.
+std::string modelFileBytes(const std::string &weightsFile, const schema::Model &model) {
+  std::string b = readBytes(weightsFile);
+  uint64_t indexLen = readU64(b, 8);
+  size_t dataStart = (16 + indexLen + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
+  schema::WeightsIndex index;
+  REQUIRE(index.ParseFromArray(b.data() + 16, int(indexLen)));
+  index.set_model(serializeModel(model, ModelFormat::Binary));
+  std::string idx = index.SerializeAsString();
+  std::string out(kWeightsMagic, 8);
+  for (int i = 0; i < 8; ++i)
+    out.push_back(char((uint64_t(idx.size()) >> (8 * i)) & 0xff));
+  out += idx;
+  out.resize((out.size() + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment, '\0');
+  return out + b.substr(dataStart);
+}
+
+} // namespace
+
+TEST_CASE("a model file reads as its model, with the weights it holds", "[weights][modelfile]") {
+  TempDir dir;
+  schema::Model rich = richModelWithWeights();
+  auto original = buildGraph(rich);
+  REQUIRE(original);
+  REQUIRE(saveWeightsFile(**original, dir.path("w.fgcw")));
+  // Any name: the magic bytes decide.
+  writeBytes(dir.path("trained.bin"), modelFileBytes(dir.path("w.fgcw"), withoutWeights(rich)));
+
+  auto model = readModelFile(dir.path("trained.bin"));
+  REQUIRE(model);
+  CHECK(model->weights_file() == "trained.bin"); // the weights are in the file itself
+  CHECK(model->name() == rich.name());
+  auto loaded = loadGraph(dir.path("trained.bin"));
+  REQUIRE(loaded);
+  CHECK(allParams(**loaded) == allParams(**original));
+  CHECK(runFgc("check " + dir.path("trained.bin")) == 0);
+
+  // A weights file alone is not a model.
+  auto weightsOnly = readModelFile(dir.path("w.fgcw"));
+  REQUIRE_FALSE(weightsOnly);
+  CHECK_THAT(weightsOnly.error().message(),
+             Catch::Contains(dir.path("w.fgcw") + ": an fgc weights file, not a model"));
+
+  // Truncations and flipped bytes give one error, never a crash (this runs under ASan/UBSan).
+  std::string bytes = readBytes(dir.path("trained.bin"));
+  for (size_t n : {size_t(8), size_t(15), size_t(16), size_t(40), bytes.size() / 2,
+                   bytes.size() - 1}) {
+    writeBytes(dir.path("cut.bin"), bytes.substr(0, n));
+    auto cut = loadGraph(dir.path("cut.bin"));
+    INFO("truncated to " << n << " bytes");
+    REQUIRE_FALSE(cut);
+    CHECK_THAT(cut.error().message(), Catch::Contains(dir.path("cut.bin")));
+  }
+  for (size_t at = 8; at < std::min<size_t>(bytes.size(), 600); at += 7) {
+    std::string flipped = bytes;
+    flipped[at] = char(flipped[at] ^ 0x5a);
+    writeBytes(dir.path("flip.bin"), flipped);
+    auto g = loadGraph(dir.path("flip.bin"));
+    if (!g)
+      CHECK_THAT(g.error().message(), Catch::Contains(dir.path("flip.bin")));
+  }
+}

@@ -101,6 +101,8 @@ int compileModel(fgc::Graph &g, const std::string &model, const std::string &out
   if (!inferenceOnly && g.training.losses_size() > 0)
     if (auto s = fgc::lowerForTraining(g, *program, training); !s)
       return fail(s.error().withContext(model));
+  for (const auto &w : program->warnings)
+    fmt::print(stderr, "fgc: warning: {}: {}\n", model, w);
   std::string stem = stemOf(output);
   if (headerPath.empty())
     headerPath = stem + ".h";
@@ -118,6 +120,12 @@ int compileModel(fgc::Graph &g, const std::string &model, const std::string &out
     o.weightsFileName = baseName(blobPath);
   if (o.weights == fgc::WeightsEmbedding::File)
     o.weightsFileName = weightsPath.empty() ? baseName(fgcwPath) : weightsPath;
+  // The architecture and training config (with the command line's overrides), for save().
+  auto schema = fgc::graphToModel(g, fgc::WeightsMode::None);
+  if (!schema)
+    return fail(schema.error().withContext(model));
+  schema->clear_weights_file();
+  o.modelSchema = fgc::serializeModel(*schema, fgc::ModelFormat::Binary);
   auto out = fgc::emitCpp(*program, o);
   if (!out)
     return fail(out.error().withContext(model));

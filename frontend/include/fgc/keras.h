@@ -160,25 +160,46 @@ struct Loss {
 };
 
 namespace optimizers {
+// keras.optimizers.schedules: a learning rate as a function of the optimizer's step.
+namespace schedules {
+struct LearningRateSchedule {
+  std::string className;
+  Config config;
+};
+// initial_learning_rate * decay_rate ^ (step / decay_steps), the exponent floored if staircase.
+LearningRateSchedule ExponentialDecay(double initial_learning_rate, int64_t decay_steps,
+                                      double decay_rate, bool staircase = false);
+// Cosine decay from initial_learning_rate to alpha * initial_learning_rate over decay_steps.
+LearningRateSchedule CosineDecay(double initial_learning_rate, int64_t decay_steps,
+                                 double alpha = 0.0);
+} // namespace schedules
+
+// An optimizer's learning_rate: a constant or a schedule, as in Keras.
+struct LearningRate {
+  LearningRate(double constant);
+  LearningRate(const schedules::LearningRateSchedule &schedule);
+  ConfigValue value; // the optimizer config's "learning_rate"
+};
+
 struct SGDOptions {
   double momentum = 0.0;
   bool nesterov = false;
 };
-Optimizer SGD(double learning_rate = 0.01, const SGDOptions &o = {});
+Optimizer SGD(LearningRate learning_rate = 0.01, const SGDOptions &o = {});
 struct RMSpropOptions {
   double rho = 0.9;
   double momentum = 0.0;
   double epsilon = 1e-7;
   bool centered = false;
 };
-Optimizer RMSprop(double learning_rate = 0.001, const RMSpropOptions &o = {});
+Optimizer RMSprop(LearningRate learning_rate = 0.001, const RMSpropOptions &o = {});
 struct AdamOptions {
   double beta_1 = 0.9;
   double beta_2 = 0.999;
   double epsilon = 1e-7;
   bool amsgrad = false;
 };
-Optimizer Adam(double learning_rate = 0.001, const AdamOptions &o = {});
+Optimizer Adam(LearningRate learning_rate = 0.001, const AdamOptions &o = {});
 } // namespace optimizers
 
 namespace losses {

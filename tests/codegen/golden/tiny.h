@@ -53,6 +53,14 @@ public:
   void load_weights(const std::string &path);
   void save_weights(const std::string &path) const;
 
+  // save() writes the model file (schemas/fgc.proto) atomically: the architecture and
+  // the weights.
+  // fgc reads it as a model (fgc summary, fgc compile). load() restores what save()
+  // wrote; a file of another model or with other shapes throws fgc::rt::Error naming
+  // them.
+  void save(const std::string &path) const;
+  void load(const std::string &path);
+
 private:
   fgc::rt::Weights weights_;
   fgc::rt::Arena arena_;

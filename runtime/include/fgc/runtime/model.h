@@ -119,8 +119,37 @@ struct WeightSpec {
   uint64_t offset;
 };
 
+// One optimizer slot of a generated training class: a tensor shaped like weight `weight` (an
+// index into the WeightSpecs), Keras's slot `name` ("rms", "m", "v", "momentum", ...), stored at
+// float offset `offset` of the class's optimizer state.
+struct SlotSpec {
+  int weight;
+  const char *name;
+  uint64_t offset;
+};
+
+// What a model file holds besides the weights (schemas/fgc.proto, WeightsIndex): the model's
+// architecture and training config as a binary fgc.schema.Model (generated code embeds it), and
+// for a training class its optimizer (Keras class name) and slots.
+struct ModelFileSpec {
+  const unsigned char *schema = nullptr;
+  std::size_t schemaBytes = 0;
+  const char *optimizer = nullptr;
+  const SlotSpec *slots = nullptr;
+  int numSlots = 0;
+};
+
+// Where training stands (schema: TrainingState).
+struct TrainingCounters {
+  int64_t iterations = 0;       // optimizer steps taken
+  int32_t epoch = 0;            // epochs completed
+  bool hasLearningRate = false; // a learning rate set in code overrides the configured one
+  double learningRate = 0;
+};
+
 // The model's parameters: embedded in the program (inline arrays or a linked blob), or loaded
-// from an fgc weights file (.fgcw, memory-mapped). save() writes a .fgcw file atomically.
+// from an fgc weights or model file (.fgcw, memory-mapped). save() writes a .fgcw file
+// atomically.
 class Weights {
 public:
   Weights() = default;
@@ -132,14 +161,32 @@ public:
                       const std::string &path);
   void save(const std::string &path) const;
 
+  // Writes a model file atomically: the weights, spec's architecture, and — when `counters` is
+  // not null — the optimizer slots (read from `state` at the slots' offsets) and the counters.
+  void saveModel(const std::string &path, const ModelFileSpec &spec, const float *state,
+                 const TrainingCounters *counters) const;
+  // Reads a model file written by saveModel into `weights`. The file must be a model file of
+  // `model` holding every spec with its shape. When `counters` is not null and the file holds
+  // training state, the optimizer must be spec's, every slot is copied into `state` and the
+  // counters are set; returns whether that happened (false: no training state in the file).
+  // Throws Error naming the file, the weight or slot and both shapes; nothing is changed then.
+  static bool loadModel(const char *model, const WeightSpec *specs, int count,
+                        const std::string &path, const ModelFileSpec &spec, Weights &weights,
+                        float *state, TrainingCounters *counters);
+
   const float *operator[](int i) const { return pointers_[static_cast<std::size_t>(i)]; }
   // Writable parameter i (training): the first call copies every parameter into memory the
   // Weights own, so embedded or mapped weights are never written.
   float *mutableData(int i);
   int count() const { return count_; }
 
-private:
+  // The file format's internals (model.cpp).
   struct Mapping;
+  struct File;
+
+private:
+  static Weights fromFile(const char *model, const WeightSpec *specs, int count,
+                          const std::string &path, const File &f);
   std::string model_;
   const WeightSpec *specs_ = nullptr;
   int count_ = 0;

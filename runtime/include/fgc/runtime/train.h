@@ -54,6 +54,9 @@ public:
   // Writes the model (architecture, weights, optimizer state, epoch) atomically, for
   // checkpoints. May throw Error.
   virtual void save(const std::string &path) const = 0;
+  // fit reports each completed epoch (epochsCompleted = epoch index + 1) before the callbacks'
+  // onEpochEnd, so that a checkpoint records it.
+  virtual void setEpoch(int /*epochsCompleted*/) {}
 };
 
 using Logs = std::map<std::string, double>;
