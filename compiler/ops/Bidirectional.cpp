@@ -147,6 +147,7 @@ Status bidirectionalGradient(LowerContext &ctx) {
     return w.error();
   const RecurrentKind &k = *w->kind;
   Attrs inner(w->config);
+  FGC_TRY(checkTrainable(ctx, inner));
   const std::string mode = mergeModeOf(ctx.attrs());
   const bool sequences = inner.b("return_sequences");
   const auto shape = directionShape(ctx, inner);

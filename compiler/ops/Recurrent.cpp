@@ -108,6 +108,7 @@ static bool unifyInputFlags(LowerContext &ctx, const std::vector<std::pair<int, 
 
 static Status recurrentLayerGradient(LowerContext &ctx, const RecurrentKind &k) {
   auto a = ctx.attrs();
+  FGC_TRY(checkTrainable(ctx, a));
   bool reversed = a.b("go_backwards");
   RecurrentBuffers b;
   b.input = reversed ? ctx.saved("reversed") : ctx.input(0);

@@ -60,6 +60,10 @@ Status emitRecurrentBackward(LowerContext &ctx, const RecurrentKind &k, const At
                              const RecurrentBuffers &b, const std::string &workspaceKey,
                              const RecurrentGrads &g);
 
+// Training a recurrent layer with dropout or recurrent_dropout is not implemented: an error
+// naming the layer rather than training without it.
+Status checkTrainable(const LowerContext &ctx, const Attrs &a);
+
 // fgc_reverse_sequence from buffer `from` into a new buffer named `suffix`, returned.
 int emitReverse(LowerContext &ctx, int from, const std::string &suffix);
 // An int field of a kernel parameter struct.

@@ -30,7 +30,9 @@ std::vector<AttrSpec> recurrentAttrs(const RecurrentKind &k) {
                                  boolAttr("stateful", false),
                                  boolAttr("time_major", false),
                                  boolAttr("unroll", false),
-                                 intAttr("implementation", 2)};
+                                 intAttr("implementation", 2),
+                                 boolAttr("zero_output_for_mask", false), // masks: unsupported
+                                 nullableInt("seed")};                   // Keras 3 (dropout)
   if (k.className == "LSTM")
     attrs.push_back(boolAttr("unit_forget_bias", true));
   else
@@ -188,6 +190,13 @@ Status emitRecurrentBackward(LowerContext &ctx, const RecurrentKind &k, const At
   KernelCall c = kernel(k.kernelPrefix + "_backward", args);
   c.scratchFunction = k.kernelPrefix + "_backward_scratch_size";
   ctx.call(c);
+  return Status::ok();
+}
+
+Status checkTrainable(const LowerContext &ctx, const Attrs &a) {
+  if (a.f("dropout") > 0 || a.f("recurrent_dropout") > 0)
+    return ctx.error("training with dropout {} / recurrent_dropout {} is not supported yet",
+                     a.f("dropout"), a.f("recurrent_dropout"));
   return Status::ok();
 }
 
