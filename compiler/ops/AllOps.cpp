@@ -10,16 +10,26 @@ void registerRecurrentOps(OpRegistry &r);
 void registerMergeOps(OpRegistry &r);
 void registerNormalizationOps(OpRegistry &r);
 void registerModelOps(OpRegistry &r);
+void registerConvolution1DOps(OpRegistry &r);
+void registerReshapingOps(OpRegistry &r);
+void registerAdvancedOps(OpRegistry &r);
+void registerBidirectional(OpRegistry &r);
+void registerAttentionOps(OpRegistry &r);
 } // namespace ops
 
 void registerBuiltinOps(OpRegistry &r) {
   ops::registerCoreOps(r);          // InputLayer, Dense, Activation, Softmax, Dropout, Flatten, Reshape
   ops::registerConvolutionOps(r);   // Conv2D, Conv2DTranspose
   ops::registerPoolingOps(r);       // Max/AveragePooling2D, Global*Pooling, UpSampling2D
-  ops::registerRecurrentOps(r);     // Embedding, LSTM
+  ops::registerRecurrentOps(r);     // Embedding, LSTM, GRU
   ops::registerMergeOps(r);         // Concatenate, Add, Average
   ops::registerNormalizationOps(r); // BatchNormalization
   ops::registerModelOps(r);         // Functional, Sequential (nested models)
+  ops::registerConvolution1DOps(r); // Conv1D, Max/AveragePooling1D, GlobalMaxPooling1D
+  ops::registerReshapingOps(r);     // ZeroPadding2D, Cropping2D, Permute
+  ops::registerAdvancedOps(r);      // LeakyReLU, SpatialDropout2D
+  ops::registerBidirectional(r);    // Bidirectional (LSTM, GRU)
+  ops::registerAttentionOps(r);     // Attention
 }
 
 } // namespace fgc

@@ -35,7 +35,7 @@ Dim convOutputLength(Dim in, int64_t k, const std::string &padding, int64_t stri
   else if (padding == "full")
     out = in + dk - 1;
   if (out <= 0)
-    return out; // the caller reports the negative dimension
+    return 0; // the caller reports the empty output (a negative length would read as dynamic)
   return (out + stride - 1) / stride;
 }
 

@@ -1,5 +1,6 @@
-// Sequence layers: Embedding and LSTM (Keras gate order i, f, c, o).
-#include "compiler/ops/OpHelpers.h"
+// Sequence layers: Embedding, LSTM (Keras gate order i, f, c, o) and GRU (z, r, h). What LSTM
+// and GRU share with Bidirectional is in Recurrent.h.
+#include "compiler/ops/Recurrent.h"
 
 namespace fgc::ops {
 
@@ -68,152 +69,131 @@ static void registerEmbedding(OpRegistry &r) {
   r.add(std::move(d));
 }
 
-static void registerLSTM(OpRegistry &r) {
-  OpDef d;
-  d.className = "LSTM";
-  d.summary = "Long short-term memory over (batch, steps, features); optional initial [h, c].";
-  d.attrs = {requiredInt("units"),
-             stringAttr("activation", "tanh", activationNames()),
-             stringAttr("recurrent_activation", "sigmoid", activationNames()),
-             boolAttr("use_bias", true),
-             objectAttr("kernel_initializer", "GlorotUniform"),
-             objectAttr("recurrent_initializer", "Orthogonal"),
-             objectAttr("bias_initializer", "Zeros"),
-             boolAttr("unit_forget_bias", true),
-             floatAttr("dropout", 0.0),
-             floatAttr("recurrent_dropout", 0.0),
-             boolAttr("return_sequences", false),
-             boolAttr("return_state", false),
-             boolAttr("go_backwards", false),
-             boolAttr("stateful", false),
-             boolAttr("time_major", false),
-             boolAttr("unroll", false),
-             intAttr("implementation", 2)};
-  for (const char *n : {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                        "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                        "bias_constraint"})
-    d.attrs.push_back(objectAttr(n, ""));
-  d.minInputs = 1;
-  d.maxInputs = 3;
-  d.lower = [](LowerContext &ctx) -> Status {
-    auto a = ctx.attrs();
-    if (a.b("go_backwards"))
-      return ctx.error("go_backwards is not supported by the runtime yet");
-    auto act = ctx.activation(a.s("activation"));
-    if (!act)
-      return act.error();
-    auto rec = ctx.activation(a.s("recurrent_activation"));
-    if (!rec)
-      return rec.error();
+// Lowering of an LSTM or GRU layer call: inputs [x] or [x, initial states...], outputs [y] or
+// [y, final states...]. go_backwards reads the sequence reversed (a reversed copy of x), and
+// returns the outputs in that order, as Keras does.
+static Status lowerRecurrentLayer(LowerContext &ctx, const RecurrentKind &k) {
+  auto a = ctx.attrs();
+  RecurrentBuffers b;
+  b.input = ctx.input(0);
+  if (a.b("go_backwards")) {
+    b.input = emitReverse(ctx, ctx.input(0), "reversed");
+    if (ctx.training())
+      ctx.save("reversed", b.input);
+  }
+  b.kernel = ctx.param("kernel");
+  b.recurrentKernel = ctx.param("recurrent_kernel");
+  b.bias = ctx.param("bias");
+  for (size_t i = 1; i < ctx.numInputs(); ++i)
+    b.initialStates.push_back(ctx.input(i));
+  b.output = ctx.output(0);
+  for (size_t i = 1; i < ctx.numOutputs(); ++i)
+    b.finalStates.push_back(ctx.output(i));
+  return emitRecurrentForward(ctx, k, a, b, "workspace");
+}
+
+// Makes one ACCUMULATE_INPUT bit serve several input gradients (the kernels take one): when
+// some must accumulate, the fresh ones are zeroed first. Returns the bit.
+static bool unifyInputFlags(LowerContext &ctx, const std::vector<std::pair<int, bool>> &grads) {
+  bool any = false;
+  for (const auto &[id, acc] : grads)
+    any |= id >= 0 && acc;
+  if (any)
+    for (const auto &[id, acc] : grads)
+      if (id >= 0 && !acc)
+        ctx.call(kernel("fgc_fill", {ctx.buf(id), ctx.f32(0.0),
+                                     ctx.size(ctx.buffer(id).elements())}));
+  return any;
+}
+
+static Status recurrentLayerGradient(LowerContext &ctx, const RecurrentKind &k) {
+  auto a = ctx.attrs();
+  FGC_TRY(checkTrainable(ctx, a));
+  bool reversed = a.b("go_backwards");
+  RecurrentBuffers b;
+  b.input = reversed ? ctx.saved("reversed") : ctx.input(0);
+  b.kernel = ctx.param("kernel");
+  b.recurrentKernel = ctx.param("recurrent_kernel");
+  b.bias = ctx.param("bias");
+  for (size_t i = 1; i < ctx.numInputs(); ++i)
+    b.initialStates.push_back(ctx.input(i));
+  b.output = ctx.output(0);
+  for (size_t i = 1; i < ctx.numOutputs(); ++i)
+    b.finalStates.push_back(ctx.output(i));
+
+  RecurrentGrads g;
+  g.dOutput = ctx.dOut(0);
+  for (size_t i = 1; i < ctx.numOutputs(); ++i)
+    g.dFinalStates.push_back(ctx.dOut(i));
+  g.dKernel = ctx.dParam("kernel");
+  g.dRecurrentKernel = ctx.dParam("recurrent_kernel");
+  g.dBias = ctx.dParam("bias");
+  int dx = ctx.dIn(0);
+  std::vector<std::pair<int, bool>> inputGrads;
+  if (reversed && dx >= 0) {
+    g.dInput = ctx.newBuffer("d_reversed", schema::FLOAT32, ctx.buffer(b.input).shape);
+    inputGrads.push_back({g.dInput, false});
+  } else {
+    g.dInput = dx;
+    inputGrads.push_back({dx, ctx.inFlag(0) != 0});
+  }
+  for (size_t i = 1; i < ctx.numInputs(); ++i) {
+    g.dInitialStates.push_back(ctx.dIn(i));
+    inputGrads.push_back({g.dInitialStates.back(), ctx.inFlag(i) != 0});
+  }
+  g.accumulateInput = unifyInputFlags(ctx, inputGrads);
+  FGC_TRY(emitRecurrentBackward(ctx, k, a, b, "workspace", g));
+  if (reversed && dx >= 0) {
     const auto &in = ctx.inShape(0);
-    Arg p;
-    p.kind = Arg::Kind::Struct;
-    p.structType = "fgc_lstm_params";
-    Arg returnSequences;
-    returnSequences.kind = Arg::Kind::Int;
-    returnSequences.intValue = a.b("return_sequences") ? 1 : 0;
-    p.fields = {ctx.size(ctx.dim(in, 0)), ctx.size(ctx.dim(in, 1)), ctx.size(ctx.dim(in, 2)),
-                ctx.i64(a.i("units")), *act, *rec, returnSequences};
-    int bias = ctx.param("bias");
-    bool states = ctx.numInputs() == 3;
-    bool returnState = ctx.numOutputs() == 3;
-    Arg scratch;
-    scratch.kind = Arg::Kind::Scratch;
-    KernelCall c = kernel(
-        "fgc_lstm",
-        {p, ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")),
-         ctx.buf(ctx.param("recurrent_kernel")), bias >= 0 ? ctx.buf(bias) : ctx.null(),
-         states ? ctx.buf(ctx.input(1)) : ctx.null(), states ? ctx.buf(ctx.input(2)) : ctx.null(),
-         ctx.buf(ctx.output(0)), returnState ? ctx.buf(ctx.output(1)) : ctx.null(),
-         returnState ? ctx.buf(ctx.output(2)) : ctx.null(), scratch});
-    c.scratchFunction = "fgc_lstm_scratch_size";
-    ctx.call(c);
-    return Status::ok();
-  };
-  d.lowerTrain = [](LowerContext &ctx) -> Status {
-    FGC_TRY(ctx.op().layer->def->lower(ctx));
-    // The same call, to the training forward that keeps every step's gates for the backward.
-    std::vector<KernelCall> calls = ctx.takeCalls();
-    KernelCall c = calls.back();
-    int ws = ctx.workspace("workspace", "fgc_lstm_workspace_size", c.args[0]);
-    ctx.save("workspace", ws);
-    c.function = "fgc_lstm_forward_train";
-    c.args.back() = ctx.buf(ws);
-    c.scratchFunction.clear();
-    ctx.call(c);
-    return Status::ok();
-  };
-  d.gradient = [](LowerContext &ctx) -> Status {
-    FGC_TRY(ctx.op().layer->def->lower(ctx)); // rebuilds the parameter struct
-    Arg p = ctx.takeCalls().back().args[0];
-    bool states = ctx.numInputs() == 3;
-    bool returnState = ctx.numOutputs() == 3;
-    int dx = ctx.dIn(0);
-    int dh0 = states ? ctx.dIn(1) : -1, dc0 = states ? ctx.dIn(2) : -1;
-    int dk = ctx.dParam("kernel"), dr = ctx.dParam("recurrent_kernel"), db = ctx.dParam("bias");
-    auto opt = [&ctx](int id) { return id >= 0 ? ctx.buf(id) : ctx.null(); };
-    int dOut = ctx.dOut(0), dh = returnState ? ctx.dOut(1) : -1, dc = returnState ? ctx.dOut(2) : -1;
-    KernelCall c = kernel(
-        "fgc_lstm_backward",
-        {p, ctx.buf(ctx.input(0)), ctx.buf(ctx.param("kernel")),
-         ctx.buf(ctx.param("recurrent_kernel")), states ? ctx.buf(ctx.input(1)) : ctx.null(),
-         states ? ctx.buf(ctx.input(2)) : ctx.null(), ctx.buf(ctx.saved("workspace")), opt(dOut),
-         opt(dh), opt(dc), opt(dx), opt(dk), opt(dr), opt(db), opt(dh0), opt(dc0), scratchArg(),
-         ctx.flags()});
-    c.scratchFunction = "fgc_lstm_backward_scratch_size";
-    ctx.call(c);
-    return Status::ok();
-  };
-  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
+    ctx.call(kernel("fgc_reverse_sequence_backward",
+                    {ctx.buf(g.dInput), ctx.buf(dx), ctx.size(ctx.dim(in, 0)),
+                     ctx.size(ctx.dim(in, 1)), ctx.size(ctx.dim(in, 2)), ctx.inFlags(0)}));
+  }
+  return Status::ok();
+}
+
+// The registry entry of LSTM or GRU.
+static OpDef recurrentLayer(const RecurrentKind &k, const std::string &summary) {
+  OpDef d;
+  d.className = k.className;
+  d.summary = summary;
+  d.attrs = recurrentAttrs(k);
+  d.minInputs = 1;
+  d.maxInputs = 1 + k.numStates;
+  d.inferTypes = [&k](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
     auto a = ctx.attrs();
-    FGC_TRY(expectRank(ctx, 0, 3, "(batch, steps, features)"));
-    FGC_TRY(expectStaticLastDim(ctx, 0));
-    int64_t units = a.i("units");
-    if (units <= 0 || units > kMaxUnits)
-      return ctx.error("units must be between 1 and {}, got {}", kMaxUnits, units);
-    if (a.b("stateful") || a.b("time_major"))
-      return ctx.error("stateful and time_major LSTMs are not supported");
-    if (ctx.inputs.size() == 2)
-      return ctx.error("initial state must be [h, c] (2 tensors), got 1");
-    Dim batch = ctx.input().shape[0];
-    for (size_t i = 1; i < ctx.inputs.size(); ++i) {
-      const auto &s = ctx.inputs[i].shape;
-      if (s.size() != 2 || s[1] != units)
-        return ctx.error("initial state {} must have shape (batch, {}), got {}", i - 1, units,
-                         ctx.describeInput(i));
-    }
-    TensorType state{schema::FLOAT32, {batch, units}};
-    TensorType main = state;
-    if (a.b("return_sequences"))
-      main.shape = {batch, ctx.input().shape[1], units};
-    std::vector<TensorType> outs = {main};
-    if (a.b("return_state")) {
-      outs.push_back(state);
-      outs.push_back(state);
-    }
-    return outs;
+    FGC_TRY(checkRecurrent(ctx, k, a, ctx.inputs));
+    return recurrentOutputs(k, a, ctx.input());
   };
-  d.params = [](const OpContext &ctx) {
-    auto a = ctx.attrs();
-    int64_t u = a.i("units");
-    std::vector<ParamSpec> ps = {
-        {"kernel", {ctx.input().shape[2], 4 * u}, a.get("kernel_initializer")},
-        {"recurrent_kernel", {u, 4 * u}, a.get("recurrent_initializer")}};
-    if (a.b("use_bias")) {
-      // unit_forget_bias: Keras initializes the f block to ones, the rest with bias_initializer.
-      AttrValue init = a.get("bias_initializer");
-      if (a.b("unit_forget_bias"))
-        init = makeObject("LSTMBias", {{"units", makeInt(u)}, {"base", init}});
-      ps.push_back({"bias", {4 * u}, init});
-    }
-    return ps;
+  d.params = [&k](const OpContext &ctx) {
+    return recurrentParams(k, ctx.attrs(), ctx.input().shape[2]);
   };
-  r.add(std::move(d));
+  d.lower = [&k](LowerContext &ctx) { return lowerRecurrentLayer(ctx, k); };
+  d.gradient = [&k](LowerContext &ctx) { return recurrentLayerGradient(ctx, k); };
+  return d;
+}
+
+// LSTM: kernel (features, 4 units), recurrent_kernel (units, 4 units), bias (4 units), gate
+// blocks i, f, c, o — Keras's layout, so imported weights copy as they are.
+static void registerLSTM(OpRegistry &r) {
+  r.add(recurrentLayer(*recurrentKind("LSTM"),
+                       "Long short-term memory over (batch, steps, features); optional initial "
+                       "[h, c]."));
+}
+
+// GRU: kernel (features, 3 units), recurrent_kernel (units, 3 units), gate blocks z, r, h;
+// bias (2, 3 units) with reset_after (row 0 the input bias, row 1 the recurrent bias, TF2's
+// default) or (3 units) without — Keras's layouts, copied as they are on import.
+static void registerGRU(OpRegistry &r) {
+  r.add(recurrentLayer(*recurrentKind("GRU"),
+                       "Gated recurrent unit over (batch, steps, features) (gates z, r, h; "
+                       "reset_after); optional initial [h]."));
 }
 
 void registerRecurrentOps(OpRegistry &r) {
   registerEmbedding(r);
   registerLSTM(r);
+  registerGRU(r);
 }
 
 } // namespace fgc::ops

@@ -76,6 +76,10 @@ FIXTURE_SPECS = [
     # The full VGG19 (one output, stored whole) shares features.pbtxt's weights and, through
     # the same seed, its input file (git keeps the identical blob once).
     dict(name="vgg19_features", model="samples/vgg19_features/model.pbtxt", batch=1, seed=7001),
+    # The layers added for Keras import, combined in one model.
+    dict(name="keras_layers", model="tests/models/keras_layers/model.pbtxt", batch=3, seed=8001),
+    dict(name="keras_layers_batch1", model="tests/models/keras_layers/model.pbtxt", batch=1,
+         seed=8002),
     dict(name="vgg19_features_features", model="samples/vgg19_features/features.pbtxt",
          batch=1, seed=7001, sampled=True),
 ]
@@ -383,6 +387,161 @@ def layer_batchnorm(ctx, a, xs):
     return [y]
 
 
+# Layers added for Keras import (tests/models/keras_layers/model.pbtxt).
+
+def layer_conv1d(ctx, a, xs):
+    k = a.pair("kernel_size", None)[0]
+    stride = a.pair("strides", [1])[0]
+    dilation = a.pair("dilation_rate", [1])[0]
+    padding = a.get("padding", "valid")
+    x = xs[0].transpose(1, 2)  # (N, C, T)
+    if padding == "causal":
+        x = F.pad(x, ((k - 1) * dilation, 0))
+    elif padding == "same":
+        x = F.pad(x, same_pads(x.shape[2], k, stride, dilation))
+    w = ctx.weight("kernel").permute(2, 1, 0)  # Keras (k, in, out) -> torch (out, in, k)
+    y = F.conv1d(x, w, stride=stride, dilation=dilation).transpose(1, 2)
+    if a.get("use_bias", True):
+        y = y + ctx.weight("bias")
+    return [activate(a.get("activation", "linear"), y)]
+
+
+def layer_pool1d(kind):
+    def run(ctx, a, xs):
+        p = a.pair("pool_size", [2])[0]
+        s = (a.pair("strides", None) or [p])[0]
+        padding = a.get("padding", "valid")
+        x = xs[0].transpose(1, 2)  # (N, C, T)
+        if padding == "same":
+            pads = same_pads(x.shape[2], p, s, 1)
+        else:
+            pads = (0, 0)
+        if kind == "max":
+            y = F.max_pool1d(F.pad(x, pads, value=float("-inf")), p, s)
+        else:  # TF averages over the real (unpadded) cells only
+            total = F.avg_pool1d(F.pad(x, pads), p, s) * p
+            count = F.avg_pool1d(F.pad(torch.ones_like(x[:1, :1]), pads), p, s) * p
+            y = total / count
+        return [y.transpose(1, 2)]
+    return run
+
+
+def four_sides(v):
+    """Keras's int / (h, w) / ((top, bottom), (left, right)) forms (the last one flat)."""
+    v = list(v) if isinstance(v, (list, tuple)) else [v]
+    if len(v) == 1:
+        return v * 4
+    if len(v) == 2:
+        return [v[0], v[0], v[1], v[1]]
+    return v
+
+
+def layer_zero_padding2d(ctx, a, xs):
+    t, b, l, r = four_sides(a.get("padding", [1, 1]))
+    return [F.pad(xs[0], (0, 0, l, r, t, b))]
+
+
+def layer_cropping2d(ctx, a, xs):
+    t, b, l, r = four_sides(a.get("cropping", [0, 0]))
+    x = xs[0]
+    return [x[:, t:x.shape[1] - b, l:x.shape[2] - r, :]]
+
+
+def layer_leaky_relu(ctx, a, xs):
+    slope = a.get("negative_slope")
+    return [F.leaky_relu(xs[0], a.get("alpha", 0.3) if slope is None else slope)]
+
+
+def layer_gru(ctx, a, xs):
+    """Keras's GRU equations (gate blocks z, r, h), step by step."""
+    units = a.get("units")
+    act, rec = a.get("activation", "tanh"), a.get("recurrent_activation", "sigmoid")
+    reset_after = a.get("reset_after", True)
+    kernel, recurrent = ctx.weight("kernel"), ctx.weight("recurrent_kernel")
+    use_bias = a.get("use_bias", True)
+    bias = ctx.weight("bias") if use_bias else None
+    x = xs[0]
+    h = xs[1] if len(xs) == 2 else torch.zeros((x.shape[0], units), dtype=DTYPE)
+    order = range(x.shape[1] - 1, -1, -1) if a.get("go_backwards", False) else range(x.shape[1])
+    outs = []
+    for t in order:
+        xp = torch.matmul(x[:, t], kernel)
+        if use_bias:
+            xp = xp + (bias[0] if reset_after else bias)
+        if reset_after:
+            rp = torch.matmul(h, recurrent) + (bias[1] if use_bias else 0)
+            z = activate(rec, xp[:, :units] + rp[:, :units])
+            r = activate(rec, xp[:, units:2 * units] + rp[:, units:2 * units])
+            hh = activate(act, xp[:, 2 * units:] + r * rp[:, 2 * units:])
+        else:
+            z = activate(rec, xp[:, :units] + torch.matmul(h, recurrent[:, :units]))
+            r = activate(rec, xp[:, units:2 * units] + torch.matmul(h, recurrent[:, units:2 * units]))
+            hh = activate(act, xp[:, 2 * units:] + torch.matmul(r * h, recurrent[:, 2 * units:]))
+        h = z * h + (1 - z) * hh
+        outs.append(h)
+    main = torch.stack(outs, dim=1) if a.get("return_sequences", False) else h
+    return [main, h] if a.get("return_state", False) else [main]
+
+
+class ObjectAttrs(Attrs):
+    """The config of a nested layer object (Bidirectional's `layer`), with overrides."""
+
+    class _Holder:
+        def __init__(self, config):
+            self.config = config
+
+    def __init__(self, obj, overrides):
+        super().__init__(ObjectAttrs._Holder(obj.attrs))
+        self.overrides = overrides
+
+    def get(self, key, default=None):
+        if key in self.overrides:
+            return self.overrides[key]
+        return super().get(key, default)
+
+
+class PrefixedWeights:
+    def __init__(self, ctx, prefix):
+        self.ctx, self.prefix = ctx, prefix
+
+    def weight(self, name):
+        return self.ctx.weight(self.prefix + name)
+
+
+def layer_bidirectional(ctx, a, xs):
+    obj = a.layer.config["layer"].obj
+    run = {"LSTM": layer_lstm, "GRU": layer_gru}[obj.class_name]
+    backwards = ObjectAttrs(obj, {}).get("go_backwards", False)
+    fwd = run(PrefixedWeights(ctx, "forward_"), ObjectAttrs(obj, {"go_backwards": backwards}), xs)
+    bwd = run(PrefixedWeights(ctx, "backward_"), ObjectAttrs(obj, {"go_backwards": not backwards}),
+              xs)
+    yf, yb = fwd[0], bwd[0]
+    if ObjectAttrs(obj, {}).get("return_sequences", False):
+        yb = torch.flip(yb, [1])  # Keras reverses the backward sequence back to input order
+    mode = a.get("merge_mode", "concat") if "merge_mode" in a.layer.config else "concat"
+    if mode is None:
+        main = [yf, yb]
+    else:
+        main = [{"concat": lambda: torch.cat([yf, yb], -1), "sum": lambda: yf + yb,
+                 "mul": lambda: yf * yb, "ave": lambda: (yf + yb) / 2}[mode]()]
+    return main + fwd[1:] + bwd[1:]
+
+
+def layer_attention(ctx, a, xs):
+    q, v = xs[0], xs[1]
+    k = xs[2] if len(xs) == 3 else v
+    scale = ctx.weight("scale") if a.get("use_scale", False) else 1.0
+    if a.get("score_mode", "dot") == "concat":
+        s = ctx.weight("concat_score_weight") * \
+            torch.tanh(scale * (q.unsqueeze(2) + k.unsqueeze(1))).sum(-1)
+    else:
+        s = scale * torch.matmul(q, k.transpose(1, 2))
+    if a.get("causal", False) or a.get("use_causal_mask", False):
+        mask = torch.ones(s.shape[1], s.shape[2], dtype=torch.bool).tril()
+        s = s.masked_fill(~mask, float("-inf"))
+    return [torch.matmul(torch.softmax(s, -1), v)]
+
+
 LAYERS = {
     "Dense": layer_dense,
     "Conv2D": layer_conv2d,
@@ -404,6 +563,18 @@ LAYERS = {
     "Dropout": lambda ctx, a, xs: [xs[0]],
     "Activation": lambda ctx, a, xs: [activate(a.get("activation"), xs[0])],
     "Softmax": lambda ctx, a, xs: [F.softmax(xs[0], dim=a.get("axis", -1))],
+    "Conv1D": layer_conv1d,
+    "MaxPooling1D": layer_pool1d("max"),
+    "AveragePooling1D": layer_pool1d("avg"),
+    "GlobalMaxPooling1D": layer_global_pool("max", (1,)),
+    "ZeroPadding2D": layer_zero_padding2d,
+    "Cropping2D": layer_cropping2d,
+    "SpatialDropout2D": lambda ctx, a, xs: [xs[0]],
+    "Permute": lambda ctx, a, xs: [xs[0].permute(0, *a.get("dims"))],
+    "LeakyReLU": layer_leaky_relu,
+    "GRU": layer_gru,
+    "Bidirectional": layer_bidirectional,
+    "Attention": layer_attention,
 }
 
 

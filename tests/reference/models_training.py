@@ -129,6 +129,10 @@ CASES = [
          batch=4, seeds=[13001], autoencoder=True, fd_skip_decoder_bias=True),
     dict(name="ticket_classifier_rmsprop_1step", model="samples/ticket_classifier/model.pbtxt",
          batch=4, seeds=[14001], dims={"title": [10], "body": [20]}, binary=["tags"]),
+    # The layers added for Keras import: Conv1D, pooling, Bidirectional GRU / LSTM, Attention,
+    # padding, cropping, Permute, LeakyReLU, GRU and LSTM going backwards (SGD, two MSE losses).
+    dict(name="keras_layers_sgd_1step", model="tests/models/keras_layers/model.pbtxt", batch=3,
+         seeds=[15001]),
 ]
 
 # Keras defaults of the optimizers used here.
@@ -361,7 +365,8 @@ class Problem:
 
 def make_targets(model, specs, rng, batch, inputs_by_name, autoencoder):
     """Seeded targets per output: class ids (sparse), one-hot rows (categorical), 0/1 values
-    (binary), or the model input itself (autoencoder MSE)."""
+    (binary), standard normal values (MSE on a (batch, units) output), or the model input
+    itself (autoencoder MSE)."""
     out = {}
     for name, kind, _, _ in specs:
         if name in out:
@@ -381,6 +386,8 @@ def make_targets(model, specs, rng, batch, inputs_by_name, autoencoder):
             out[name] = np.eye(units, dtype=np.float32)[rng.integers(0, units, size=batch)]
         elif kind == "BinaryCrossentropy":
             out[name] = rng.integers(0, 2, size=(batch, units)).astype(np.float32)
+        elif kind == "MeanSquaredError":
+            out[name] = rng.standard_normal(size=(batch, units)).astype(np.float32)
         else:
             raise ValueError("no target rule for %s" % kind)
     return out

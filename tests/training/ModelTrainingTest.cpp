@@ -219,7 +219,8 @@ TEST_CASE("training steps match PyTorch autograd", "[training][models]") {
         INFO(path);
         REQUIRE(index >= 0);
         const float *got = model.weightData(index);
-        int64_t cols = generated::Model::weightShape(index).back();
+        auto shape = generated::Model::weightShape(index);
+        int64_t cols = shape.empty() ? 1 : shape.back(); // scalar weights: Attention's scale
         std::vector<uint8_t> skip;
         if (prm["skip_count"].get<int>() > 0) {
           NpyArray bits = fgc::runtime::readNpy((dir / prm["skip"].get<std::string>()).string());

@@ -250,6 +250,86 @@ int fgc_lstm_backward(const fgc_lstm_params *p, const float *input, const float 
                       float *drecurrent_kernel, float *dbias, float *dh0, float *dc0,
                       float *scratch, int flags);
 
+/* ---------------------------------------------------------------- layout */
+
+/* fgc_pad2d backward: dinput (batch, h, w, channels) receives the cells of dy
+ * (the padded / cropped shape) that the forward copied; cropped-away cells get
+ * 0. Flag: ACCUMULATE_INPUT. */
+int fgc_pad2d_backward(const float *dy, float *dinput, int64_t batch, int64_t h, int64_t w,
+                       int64_t channels, int64_t top, int64_t bottom, int64_t left,
+                       int64_t right, int flags);
+/* fgc_permute backward: dinput (shape) = dy transposed back. Flag: ACCUMULATE_INPUT. */
+int fgc_permute_backward(const float *dy, float *dinput, const int64_t *shape, int rank,
+                         const int64_t *perm, int flags);
+/* fgc_reverse_sequence backward: dinput = dy reversed in time. Flag: ACCUMULATE_INPUT. */
+int fgc_reverse_sequence_backward(const float *dy, float *dinput, int64_t batch, int64_t steps,
+                                  int64_t features, int flags);
+/* LeakyReLU backward: dx = dy * (x >= 0 ? 1 : alpha) (the derivative at 0 is
+ * 1, as TensorFlow's). dx may be dy. Flag: ACCUMULATE_INPUT. */
+int fgc_leaky_relu_backward(const float *x, const float *dy, float *dx, int64_t n, float alpha,
+                            int flags);
+
+/* ---------------------------------------------------------------- spatial dropout */
+
+/* SpatialDropout2D in training: x and y (batch, spatial, channels) with
+ * spatial = h * w; whole channels are dropped: mask (batch, channels) holds 0
+ * or 1 / (1 - rate), drawn exactly like fgc_dropout_forward's mask for
+ * element i = b * channels + c, and y[b, s, c] = x[b, s, c] mask[b, c].
+ * y may be x. */
+int fgc_spatial_dropout_forward(const float *x, float *y, float *mask, int64_t batch,
+                                int64_t spatial, int64_t channels, float rate, uint64_t seed,
+                                uint64_t counter);
+/* dx[b, s, c] = dy[b, s, c] mask[b, c]. dx may be dy. Flag: ACCUMULATE_INPUT. */
+int fgc_spatial_dropout_backward(const float *mask, const float *dy, float *dx, int64_t batch,
+                                 int64_t spatial, int64_t channels, int flags);
+
+/* ---------------------------------------------------------------- GRU */
+
+/* Floats of the workspace fgc_gru_forward_train fills and fgc_gru_backward
+ * reads: batch * (timesteps * 4 units + (timesteps + 1) units + 6 units). */
+size_t fgc_gru_workspace_size(const fgc_gru_params *p);
+/* GRU forward for training: fgc_gru's outputs, plus every step's gates and
+ * states in `workspace` (untouched until fgc_gru_backward). Activations as for
+ * the LSTM's training forward (derivatives from outputs). */
+int fgc_gru_forward_train(const fgc_gru_params *p, const float *input, const float *kernel,
+                          const float *recurrent_kernel, const float *bias, const float *h0,
+                          float *output, float *h_out, float *workspace);
+/* Floats of scratch fgc_gru_backward needs. */
+size_t fgc_gru_backward_scratch_size(const fgc_gru_params *p);
+/* GRU backprop through time. doutput as for the LSTM (nullable), dh_out the
+ * final state's gradient (nullable). Writes dinput, dkernel,
+ * drecurrent_kernel, dbias (the bias's shape) and dh0, all nullable; dinput /
+ * dh0 follow ACCUMULATE_INPUT, the weights ACCUMULATE_PARAMS. */
+int fgc_gru_backward(const fgc_gru_params *p, const float *input, const float *kernel,
+                     const float *recurrent_kernel, const float *h0, const float *workspace,
+                     const float *doutput, const float *dh_out, float *dinput, float *dkernel,
+                     float *drecurrent_kernel, float *dbias, float *dh0, float *scratch,
+                     int flags);
+
+/* ---------------------------------------------------------------- Bidirectional merge */
+
+/* Backward of fgc_bidirectional_merge: dforward and dbackward (rows, units)
+ * are overwritten (forward / backward are needed for MUL only). */
+int fgc_bidirectional_merge_backward(const float *forward, const float *backward, const float *dy,
+                                     float *dforward, float *dbackward, int64_t rows,
+                                     int64_t units, fgc_merge_mode mode);
+
+/* ---------------------------------------------------------------- attention */
+
+/* Floats of scratch fgc_attention_backward needs: 2 Tq Tv. */
+size_t fgc_attention_backward_scratch_size(const fgc_attention_params *p);
+/* Attention backward from the forward's inputs and its `scores` (the softmax
+ * weights). Writes dquery, dvalue, dkey (key NULL: the key gradient is added
+ * to dvalue), dscale and dconcat_score_weight (scalars); all nullable.
+ * dquery / dvalue / dkey follow ACCUMULATE_INPUT (dkey == dvalue when key is
+ * NULL), the scalars ACCUMULATE_PARAMS. */
+int fgc_attention_backward(const fgc_attention_params *p, const float *query, const float *value,
+                           const float *key, const float *scale,
+                           const float *concat_score_weight, const float *scores,
+                           const float *dy, float *dquery, float *dvalue, float *dkey,
+                           float *dscale, float *dconcat_score_weight, float *scratch,
+                           int flags);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

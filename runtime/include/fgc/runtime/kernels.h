@@ -264,6 +264,93 @@ int fgc_batch_norm(const float *x, float *y, int64_t rows, int64_t channels, con
  * fgc_copy). fgc_copy copies `count` floats between non-overlapping buffers. */
 int fgc_copy(const float *x, float *y, int64_t count);
 
+/* ---------------------------------------------------------------- layout (layout.cpp) */
+
+/* ZeroPadding2D and Cropping2D: output (batch, h + top + bottom, w + left +
+ * right, channels) with output[b, y, x, c] = input[b, y - top, x - left, c]
+ * where that cell exists and 0 elsewhere. Negative amounts crop (Cropping2D
+ * passes -cropping); the output must keep at least one row and column. */
+int fgc_pad2d(const float *input, float *output, int64_t batch, int64_t h, int64_t w,
+              int64_t channels, int64_t top, int64_t bottom, int64_t left, int64_t right);
+
+/* Permute: output = input transposed by `perm` (0-based axes of the whole
+ * tensor, the batch axis included and kept first by Keras's Permute), rank
+ * 1..8; shape is the input's. */
+int fgc_permute(const float *input, float *output, const int64_t *shape, int rank,
+                const int64_t *perm);
+
+/* Reverses the time axis of (batch, steps, features): output[b, t] =
+ * input[b, steps - 1 - t] (go_backwards and Bidirectional's backward layer). */
+int fgc_reverse_sequence(const float *input, float *output, int64_t batch, int64_t steps,
+                         int64_t features);
+
+/* LeakyReLU: y = x >= 0 ? x : alpha x over n floats (n may be 0). May run in place. */
+int fgc_leaky_relu(const float *x, float *y, int64_t n, float alpha);
+
+/* ---------------------------------------------------------------- GRU (gru.cpp) */
+
+typedef struct fgc_gru_params {
+  int64_t batch, timesteps, input_dim, units;
+  fgc_activation_kind activation;           /* Keras `activation`: TANH */
+  fgc_activation_kind recurrent_activation; /* SIGMOID (Keras 2.3+) or HARD_SIGMOID */
+  int return_sequences;                     /* nonzero: output (batch, timesteps, units) */
+  int reset_after;                          /* nonzero: TF2's default (CuDNN-compatible) */
+} fgc_gru_params;
+
+/* Floats of scratch fgc_gru needs: 8 batch units. */
+size_t fgc_gru_scratch_size(const fgc_gru_params *p);
+
+/* GRU forward, Keras layout: kernel (input_dim, 3 units), recurrent_kernel
+ * (units, 3 units), gate blocks in the order z, r, h. bias (nullable):
+ * reset_after: (2, 3 units), row 0 the input bias bi, row 1 the recurrent bias br:
+ *   xz, xr, xh = x W + bi;  rz, rr, rh = h U + br
+ *   z = ra(xz + rz), r = ra(xr + rr), hh = act(xh + r * rh)
+ * not reset_after: (3 units) added to x W only, and
+ *   z = ra(xz + h Uz), r = ra(xr + h Ur), hh = act(xh + (r * h) Uh)
+ * then h = z * h + (1 - z) * hh. h0 (batch, units) is the initial state (NULL:
+ * zeros); output the whole sequence or the last h; h_out (nullable) the final
+ * state. Both activations may be any elementwise kind (SOFTMAX is rejected). */
+int fgc_gru(const fgc_gru_params *p, const float *input, const float *kernel,
+            const float *recurrent_kernel, const float *bias, const float *h0, float *output,
+            float *h_out, float *scratch);
+
+/* ---------------------------------------------------------------- Bidirectional merge */
+
+typedef enum fgc_merge_mode {
+  FGC_MERGE_CONCAT = 0, /* output (rows, 2 units): forward then backward */
+  FGC_MERGE_SUM = 1,
+  FGC_MERGE_MUL = 2,
+  FGC_MERGE_AVE = 3,
+  FGC_MERGE_FORCE_INT32_ = 0x7fffffff /* not a mode: makes any int a valid value */
+} fgc_merge_mode;
+
+/* Bidirectional's merge of the forward and backward outputs, both (rows,
+ * units): concat writes (rows, 2 units), the others (rows, units). */
+int fgc_bidirectional_merge(const float *forward, const float *backward, float *output,
+                            int64_t rows, int64_t units, fgc_merge_mode mode);
+
+/* ---------------------------------------------------------------- attention (attention.cpp) */
+
+typedef struct fgc_attention_params {
+  int64_t batch, query_steps, value_steps, dim, value_dim;
+  int score_concat; /* 0: scores = q k^T (score_mode "dot"); 1: "concat" */
+  int causal;       /* nonzero: query step i sees value steps j <= i only */
+} fgc_attention_params;
+
+/* Keras's dot-product Attention (inference, dropout 0): query (batch, Tq,
+ * dim), value (batch, Tv, value_dim), key (batch, Tv, dim; NULL: value, which
+ * then needs value_dim == dim).
+ *   dot:    s[i, j] = scale * sum_d q[i, d] k[j, d]
+ *   concat: s[i, j] = concat_score_weight * sum_d tanh(scale * (q[i, d] + k[j, d]))
+ * scale and concat_score_weight point to scalars (NULL: 1; Keras's use_scale
+ * makes `scale` a weight). Causal: s[i, j] for j > i gets weight 0.
+ * weights = softmax_j(s), output (batch, Tq, value_dim) = weights v.
+ * `scores` (batch * Tq * Tv floats, required) receives the weights; the
+ * backward needs them. */
+int fgc_attention(const fgc_attention_params *p, const float *query, const float *value,
+                  const float *key, const float *scale, const float *concat_score_weight,
+                  float *output, float *scores);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
