@@ -949,4 +949,8 @@ Status lowerForTraining(const Graph &graph, KernelProgram &program) {
   Lowerer l(program, true);
   return l.runTraining(graph);
 }
+bool isSupportedMetric(const std::string &name) {
+  return name == "accuracy" || name == "acc" || name == "mae" || name == "mean_absolute_error";
+}
+
 } // namespace fgc

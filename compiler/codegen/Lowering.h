@@ -120,4 +120,7 @@ Expected<KernelProgram> lowerForInference(const Graph &graph);
 // metrics and the optimizer's updates. Errors name what cannot be trained and why.
 Status lowerForTraining(const Graph &graph, KernelProgram &program);
 
+// Whether the training code computes the Keras metric `name` ("accuracy", "acc", "mae", ...).
+bool isSupportedMetric(const std::string &name);
+
 } // namespace fgc

@@ -1,6 +1,7 @@
 // Keras model configs to fgc's schema (see KerasConfig.h).
 #include "frontend/importers/KerasConfig.h"
 
+#include "compiler/codegen/Lowering.h"
 #include "compiler/ir/Attrs.h"
 #include "compiler/ir/OpRegistry.h"
 
@@ -223,12 +224,25 @@ public:
           log_.fileName, registered.empty() ? (cls.empty() ? "<none>" : cls) : registered);
     }
     FGC_TRY(checkClasses(*config, 0));
-    return mapModel(cls, *config, 0);
+    auto m = mapModel(cls, *config, 0);
+    for (const auto &[key, layers] : unapplied_) {
+      std::string list;
+      for (size_t i = 0; i < layers.size() && i < 5; ++i)
+        list += (i ? ", '" : "'") + layers[i] + "'";
+      if (layers.size() > 5)
+        list += ", ...";
+      log_.warn(fmt::format("{} is set on {} layer(s) ({}): kept in the config, but fgc's "
+                            "training does not apply it",
+                            key, layers.size(), list));
+    }
+    return m;
   }
 
 private:
   ImportLog &log_;
   bool keras3_ = false;
+  // Regularizers and constraints that are set, by config key: the layers that set them.
+  std::map<std::string, std::vector<std::string>> unapplied_;
 
   // Fails on the first layer fgc can never import, anywhere in the model: Lambda layers and
   // custom classes. Built-in classes fgc lacks are reported where they are mapped.
@@ -547,9 +561,7 @@ private:
       if ((k.size() > 12 && k.compare(k.size() - 12, 12, "_regularizer") == 0) ||
           (k.size() > 11 && k.compare(k.size() - 11, 11, "_constraint") == 0))
         if (!value.is_null() && !allZero(value))
-          log_.warn(fmt::format("{}: {} {} is kept in the config, but fgc's training does not "
-                                "apply it",
-                                what, k, shortJson(value)));
+          unapplied_[k].push_back(name);
       (*l.mutable_config())[k] = *a;
     }
     return l;
@@ -743,6 +755,10 @@ void mapTrainingConfig(const Json &config, schema::Model &model, ImportLog &log)
         name = stringField(*c, "name");
     if (name.empty())
       return;
+    if (!isSupportedMetric(name)) {
+      log.warn(fmt::format("metric '{}' is not computed by fgc's training code; dropped", name));
+      return;
+    }
     auto *m = t.add_metrics();
     m->set_output(output);
     m->set_name(name);
