@@ -3,6 +3,7 @@
 
 #include "compiler/report/Summary.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <cstring>
@@ -675,6 +676,22 @@ private:
     if (anyScratch)
       s << "  float *scratch = reinterpret_cast<float *>(arena + o_scratch);\n";
 
+    // Whether any kernel call of these steps reads or writes buffer `id`.
+    auto referenced = [&](ptrdiff_t id) {
+      for (const Step &st : steps)
+        for (const KernelCall &k : st.calls) {
+          for (const Arg &a : k.args)
+            if ((a.kind == Arg::Kind::Buffer && a.buffer == id) ||
+                (a.kind == Arg::Kind::BufferList &&
+                 std::find(a.buffers.begin(), a.buffers.end(), id) != a.buffers.end()))
+              return true;
+          for (const Arg &a : k.scratchArgs)
+            if (a.kind == Arg::Kind::Buffer && a.buffer == id)
+              return true;
+        }
+      return false;
+    };
+
     // Buffer pointers.
     s << "\n  // Tensors.\n";
     for (const Buffer &b : p_.buffers) {
@@ -716,7 +733,10 @@ private:
                          b.description);
         break;
       case Buffer::Kind::Alias:
-        s << fmt::format("  auto *{} = {}; // {} (a view)\n", b.name,
+        // A view that no kernel reads (a Dropout whose only user is another view) is still
+        // declared, for the comment, but must not trip -Wunused-variable.
+        s << fmt::format("  {}auto *{} = {}; // {} (a view)\n",
+                         referenced(&b - p_.buffers.data()) ? "" : "[[maybe_unused]] ", b.name,
                          p_.buffers[size_t(b.aliasOf)].name, b.description);
         break;
       }

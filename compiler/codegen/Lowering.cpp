@@ -1025,4 +1025,8 @@ Status lowerForTraining(const Graph &graph, KernelProgram &program,
   l.trainingOptions_ = options;
   return l.runTraining(graph);
 }
+bool isSupportedMetric(const std::string &name) {
+  return name == "accuracy" || name == "acc" || name == "mae" || name == "mean_absolute_error";
+}
+
 } // namespace fgc

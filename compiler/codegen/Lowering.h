@@ -129,4 +129,7 @@ struct TrainingOptions {
 Status lowerForTraining(const Graph &graph, KernelProgram &program,
                         const TrainingOptions &options = {});
 
+// Whether the training code computes the Keras metric `name` ("accuracy", "acc", "mae", ...).
+bool isSupportedMetric(const std::string &name);
+
 } // namespace fgc

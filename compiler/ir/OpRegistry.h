@@ -37,6 +37,17 @@ struct OpContext {
   const TensorType &input(size_t i = 0) const { return inputs[i]; }
 };
 
+// A weight as a Keras file stores it, handed to an op's `importWeights` hook.
+struct ImportedWeight {
+  // Where the file keeps it, relative to the layer: "kernel:0", "lstm_cell/kernel:0",
+  // "forward_lstm/kernel:0" (legacy HDF5), "vars/0", "cell/vars/1" (Keras 3 archives).
+  std::string path;
+  // Keras's weight name when the file says it ("kernel", "moving_mean"); empty otherwise.
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data; // C order
+};
+
 // A parameter as `build()` creates it, before any data exists.
 struct ParamSpec {
   std::string name;
@@ -67,6 +78,14 @@ struct OpDef {
   std::function<Status(LowerContext &)> gradient;
   // The output is a view of the input (Reshape, Flatten): gradients flow through unchanged.
   bool view = false;
+  // Keras import: turns the layer's weights as the file stores them (in the file's order) into
+  // fgc's parameters, in `layer.params` order, converting layouts where fgc's differ from
+  // Keras's (gate orders, fused biases, wrapped layers). Empty function: fgc's parameters have
+  // Keras's names and layouts, and the importer matches them by name, or by position when the
+  // file has no names (Keras 3 archives).
+  std::function<Expected<std::vector<ImportedWeight>>(const Layer &layer,
+                                                      std::vector<ImportedWeight> weights)>
+      importWeights;
 };
 
 // Infers one call of `layer` (ctx.layer): checks the number of inputs, runs the shape function,

@@ -5,6 +5,9 @@
 //   fgc check MODEL          validate a model file
 //   fgc convert MODEL -o OUT convert between binary .pb and text .pbtxt, manage weights
 //   fgc ops                  list the layer classes fgc knows
+//   fgc import KERAS -o OUT  convert a Keras model (JSON, HDF5, .keras) to an fgc model
+//
+// Every command that reads a model also reads Keras files directly (told apart by content).
 //
 // Every failure prints one `fgc: error: ...` line naming the file, layer and shapes, and exits 1.
 #include "compiler/codegen/CppEmitter.h"
@@ -18,6 +21,7 @@
 #include "frontend/Initializers.h"
 #include "frontend/ModelFile.h"
 #include "frontend/WeightsFile.h"
+#include "frontend/importers/KerasImport.h"
 
 #include "fgc/runtime/npy.h"
 
@@ -34,6 +38,38 @@ int fail(const fgc::Error &e) {
   std::fflush(stdout);
   fmt::print(stderr, "fgc: error: {}\n", e.message());
   return 1;
+}
+
+// Imports a Keras file, printing its warnings; the error names the file.
+fgc::Expected<fgc::schema::Model> importKeras(const std::string &path,
+                                              const std::string &weightsPath) {
+  fgc::KerasImportOptions options;
+  options.weightsPath = weightsPath;
+  auto r = fgc::importKerasFile(path, options);
+  if (!r)
+    return r.error();
+  for (const auto &w : r->warnings)
+    fmt::print(stderr, "fgc: {}\n", w);
+  return std::move(r->model);
+}
+
+// Reads an fgc model or a Keras file (judged by content) and builds its graph.
+fgc::Expected<std::unique_ptr<fgc::Graph>> loadAnyModel(const std::string &path,
+                                                        const std::string &kerasWeights) {
+  auto head = fgc::readFile(path);
+  if (!head)
+    return head.error();
+  if (fgc::detectKerasFormat(*head) == fgc::KerasFormat::None) {
+    if (!kerasWeights.empty())
+      return fgc::Error::format("{}: --keras-weights applies to Keras files only", path);
+    return fgc::loadGraph(path);
+  }
+  auto model = importKeras(path, kerasWeights);
+  if (!model)
+    return model.error();
+  fgc::BuildOptions options;
+  options.fileName = path;
+  return fgc::buildGraph(*model, options);
 }
 
 std::string relativeTo(const std::string &target, const std::string &fromFile) {
@@ -234,6 +270,18 @@ int main(int argc, char **argv) {
 
   app.add_subcommand("ops", "List the layer classes fgc supports");
 
+  std::string kerasWeights;
+  auto *import = app.add_subcommand(
+      "import", "Convert a Keras model (to_json JSON, legacy HDF5 .h5, Keras 3 .keras) with its "
+                "weights to an fgc model (.pb or .pbtxt by OUT's extension)");
+  import->add_option("KERAS", model, "Keras file; the format is told by content")->required();
+  import->add_option("-o,--output", output, "Output model file (.pb or .pbtxt)")->required();
+  import->add_option("--weights", kerasWeights,
+                     "Weights for a JSON config: a save_weights or full-model HDF5 file");
+  for (CLI::App *sub : {summary, plot, check, convert, exportWeights, compile})
+    sub->add_option("--keras-weights", kerasWeights,
+                    "When MODEL is a Keras JSON config: its weights (HDF5)");
+
   for (CLI::App *sub : app.get_subcommands([](CLI::App *) { return true; }))
     sub->set_version_flag("--version", std::string("fgc ") + FGC_VERSION);
 
@@ -256,7 +304,17 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  auto graph = fgc::loadGraph(model);
+  if (import->parsed()) {
+    auto m = importKeras(model, kerasWeights);
+    if (!m)
+      return fail(m.error());
+    if (auto s = fgc::writeModelFile(output, *m); !s)
+      return fail(s.error());
+    fmt::print("wrote {}\n", output);
+    return 0;
+  }
+
+  auto graph = loadAnyModel(model, kerasWeights);
   if (!graph)
     return fail(graph.error());
   fgc::Graph &g = **graph;

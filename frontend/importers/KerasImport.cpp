@@ -1,0 +1,54 @@
+// Format detection and dispatch for Keras imports (see KerasImport.h).
+#include "frontend/importers/KerasImport.h"
+
+#include "compiler/support/AtomicFile.h"
+#include "frontend/importers/KerasFormats.h"
+
+namespace fgc {
+
+KerasFormat detectKerasFormat(const std::string &bytes) {
+  static const std::string hdf5("\x89HDF\r\n\x1a\n", 8);
+  if (bytes.compare(0, hdf5.size(), hdf5) == 0)
+    return KerasFormat::Hdf5;
+  if (bytes.compare(0, 4, "PK\x03\x04") == 0)
+    return KerasFormat::Archive;
+  for (char c : bytes) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+      continue;
+    return c == '{' ? KerasFormat::Json : KerasFormat::None;
+  }
+  return KerasFormat::None;
+}
+
+const char *kerasFormatName(KerasFormat f) {
+  switch (f) {
+  case KerasFormat::Json: return "Keras JSON config";
+  case KerasFormat::Hdf5: return "Keras HDF5";
+  case KerasFormat::Archive: return "Keras 3 archive";
+  case KerasFormat::None: break;
+  }
+  return "not a Keras file";
+}
+
+Expected<KerasImportResult> importKerasFile(const std::string &path,
+                                            const KerasImportOptions &options) {
+  auto bytes = readFile(path);
+  if (!bytes)
+    return bytes.error();
+  importers::ImportLog log{path, {}};
+  Expected<KerasImportResult> r = Error("");
+  switch (detectKerasFormat(*bytes)) {
+  case KerasFormat::Json: r = importers::importJson(*bytes, log, options); break;
+  case KerasFormat::Hdf5: r = importers::importHdf5(path, log, options); break;
+  case KerasFormat::Archive: r = importers::importArchive(*bytes, log, options); break;
+  case KerasFormat::None:
+    return Error::format("{}: not a Keras file: expected JSON (model.to_json()), HDF5 (.h5) or a "
+                         "Keras 3 zip archive (.keras), judging by its first bytes",
+                         path);
+  }
+  if (r)
+    r->warnings = std::move(log.warnings);
+  return r;
+}
+
+} // namespace fgc
