@@ -690,14 +690,25 @@ void mapTrainingConfig(const Json &config, schema::Model &model, ImportLog &log)
     if (auto it = upper.find(cls); it != upper.end())
       cls = it->second;
     t.mutable_optimizer()->set_class_name(cls);
+    // Keras's hyper-parameters of the optimizers fgc trains with; the rest of a Keras
+    // optimizer config (name, EMA and loss-scaling options at their defaults, ...) is dropped,
+    // with a warning where it would change the updates.
+    static const std::set<std::string> hyper = {
+        "learning_rate", "rho",      "momentum",    "epsilon",   "centered",
+        "beta_1",        "beta_2",   "amsgrad",     "nesterov",  "weight_decay",
+        "initial_accumulator_value", "clipnorm",    "clipvalue", "global_clipnorm"};
     if (const Json *c = field(*opt, "config"); c && c->is_object())
       for (const auto &[k, v] : c->items()) {
         std::string key = k == "lr" ? "learning_rate" : k;
-        if (v.is_number() || v.is_boolean())
+        if (hyper.count(key) && (v.is_number() || v.is_boolean()))
           (*t.mutable_optimizer()->mutable_attrs())[key] = *toAttr(v);
         else if (key == "learning_rate")
           log.warn(fmt::format("the optimizer's learning rate {} (a schedule) is not "
                                "supported; fgc uses the optimizer's default",
+                               shortJson(v)));
+        else if ((key == "decay" || key == "use_ema") && !isNeutral(v) &&
+                 !(v.is_number() && v.get<double>() == 0))
+          log.warn(fmt::format("the optimizer's {}={} is not supported; dropped", key,
                                shortJson(v)));
       }
   } else if (opt && opt->is_string()) {
