@@ -400,6 +400,17 @@ void Model::compile(const CompileOptions &o) {
     for (const auto &[k, v] : loss.config)
       (*l->mutable_config()->mutable_attrs())[k] = v;
   }
+  // Keras 2 warns about outputs the loss dictionary leaves out (they are not trained).
+  if (!o.loss.empty() && !o.loss.count(""))
+    for (const Value *v : graph().outputs) {
+      const std::string &name = v->producer->layer->name;
+      if (!o.loss.count(name))
+        fmt::print(stderr,
+                   "WARNING: Output {0} missing from loss dictionary. We assume this was done on "
+                   "purpose. The fit and evaluate APIs will not be expecting any data to be "
+                   "passed to {0}.\n",
+                   name);
+    }
   for (const auto &[output, w] : o.loss_weights) {
     bool found = false;
     for (auto &l : *t.mutable_losses())

@@ -171,3 +171,23 @@ training {
   CHECK(slurp(dir / "missing.err").find("missing.pbtxt") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("an output without a loss: Keras 2's warning, no target for it", "[codegen][losses]") {
+  fs::path dir = scratchDir("noloss");
+  fs::create_directories(dir);
+  std::string cmd = "cd '" + dir.string() + "' && '" + kFgc + "' compile '" +
+                    (fs::path(FGC_SOURCE_DIR) / "tests/training/models/two_heads_one_loss.pbtxt")
+                        .string() +
+                    "' -o m.cpp 2> err.txt > /dev/null";
+  int status = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(slurp(dir / "err.txt").find(
+            "two_heads_one_loss.pbtxt: Output a missing from loss dictionary. We assume this was "
+            "done on purpose. The fit and evaluate APIs will not be expecting any data to be "
+            "passed to a.") != std::string::npos);
+  std::string src = slurp(dir / "m.cpp");
+  CHECK(src.find("const fgc::rt::TensorSpec kTargetSpecs[] = {\n    {\"b\",") != std::string::npos);
+  CHECK(src.find("bindTargets(kModelName, kTargetSpecs, 1, targets, sym)") != std::string::npos);
+  fs::remove_all(dir);
+}

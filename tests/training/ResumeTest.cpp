@@ -266,6 +266,17 @@ TEST_CASE("loading a file of another model or shape is a clear error", "[trainin
     std::ofstream(w, std::ios::binary) << bytes;
     loadFails(w, "needs weight 'dense/kernel' (784, 64), which the file does not have");
   }
+  SECTION("the state of another optimizer") {
+    // The TrainingState, last in the index, names the optimizer: "Adam" -> "Adax".
+    std::string bytes = readAll(ckpt);
+    size_t at = bytes.rfind("Adam");
+    REQUIRE(at != std::string::npos);
+    bytes[at + 3] = 'x';
+    std::string w = tempPath("optimizer.fgcm");
+    std::ofstream(w, std::ios::binary) << bytes;
+    loadFails(w, "the file holds the state of optimizer Adax, model 'mnist_dropout' trains with "
+                 "Adam");
+  }
   SECTION("a truncated file") {
     std::string bytes = readAll(ckpt);
     std::string t = tempPath("truncated.fgcm");
