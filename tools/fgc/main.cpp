@@ -19,6 +19,7 @@
 #include "frontend/ModelFile.h"
 #include "frontend/WeightsFile.h"
 
+#include "fgc/runtime/kernels.h"
 #include "fgc/runtime/npy.h"
 
 #include <CLI/CLI.hpp>
@@ -143,7 +144,10 @@ int compileModel(fgc::Graph &g, const std::string &model, const std::string &out
 
 int main(int argc, char **argv) {
   CLI::App app{"fgc - an ahead-of-time compiler for Keras-style functional models"};
-  app.set_version_flag("--version", std::string("fgc ") + FGC_VERSION);
+  // The runtime kernel variant this machine selects (FGC_CPU overrides it).
+  const std::string version = std::string("fgc ") + FGC_VERSION + "\nruntime kernels: " +
+                              fgc_cpu_variant() + " (FGC_CPU=baseline|avx2|avx512|auto)";
+  app.set_version_flag("--version", version);
   app.require_subcommand(1);
 
   std::string model, output;
@@ -222,7 +226,7 @@ int main(int argc, char **argv) {
   app.add_subcommand("ops", "List the layer classes fgc supports");
 
   for (CLI::App *sub : app.get_subcommands([](CLI::App *) { return true; }))
-    sub->set_version_flag("--version", std::string("fgc ") + FGC_VERSION);
+    sub->set_version_flag("--version", version);
 
   try {
     app.parse(argc, argv);
