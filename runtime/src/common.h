@@ -63,8 +63,14 @@ template <typename Fn> void parallelRows(int64_t rows, int64_t maxThreads, Fn &&
 void gemm(const float *a, const float *b, float *c, int64_t m, int64_t k, int64_t n,
           bool transposeB = false, bool accumulate = false);
 
+// C (m, n) = bias + A (m, k) B (bias broadcast to every row; null = none), on
+// the calling thread's share of rows like gemm(). The bias initialises C, so
+// the product accumulates onto it: no separate zeroing or bias pass.
+void gemmBias(const float *a, const float *b, const float *bias, float *c, int64_t m, int64_t k,
+              int64_t n);
+
 // Threads worth using for a GEMM-shaped job of m output rows and m*k*n
-// multiply-adds (at least 16 rows and 2^18 multiply-adds per thread).
+// multiply-adds (at least 16 rows and 2^21 multiply-adds per thread).
 int64_t gemmThreads(int64_t m, int64_t k, int64_t n);
 
 // Applies an activation in place to a (rows, cols) array; SOFTMAX normalises

@@ -154,8 +154,9 @@ int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kern
   const int64_t outC = p->out_c;
   if (isPointwise(*p)) {
     parallelRows(total, gemmThreads(total, depth, outC), [&](int64_t first, int64_t last) {
-      gemm(input + first * depth, kernel, output + first * outC, last - first, depth, outC);
-      biasActivation(output + first * outC, last - first, outC, bias, p->activation);
+      gemmBias(input + first * depth, kernel, bias, output + first * outC, last - first, depth,
+               outC);
+      applyActivation(p->activation, output + first * outC, last - first, outC);
     });
     return FGC_OK;
   }
@@ -169,8 +170,8 @@ int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kern
       float *cols = scratch + first * depth;
       float *dst = output + (begin + first) * outC;
       im2col(*p, g, input, begin + first, last - first, cols);
-      gemm(cols, kernel, dst, last - first, depth, outC);
-      biasActivation(dst, last - first, outC, bias, p->activation);
+      gemmBias(cols, kernel, bias, dst, last - first, depth, outC);
+      applyActivation(p->activation, dst, last - first, outC);
     });
   }
   return FGC_OK;
