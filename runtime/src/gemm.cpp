@@ -7,6 +7,8 @@
 // whatever the thread count.
 #include "common.h"
 
+#include <cstring>
+
 namespace fgc::runtime::detail {
 
 namespace {
@@ -75,7 +77,8 @@ void gemmBias(const float *a, const float *b, const float *bias, float *c, int64
     gemm(a, b, c, m, k, n);
     return;
   }
-  MatrixMap(c, m, n).rowwise() = Eigen::Map<const Eigen::RowVectorXf>(bias, n);
+  for (int64_t r = 0; r < m; ++r)
+    std::memcpy(c + r * n, bias, sizeof(float) * n);
   gemm(a, b, c, m, k, n, /*transposeB=*/false, /*accumulate=*/true);
 }
 
