@@ -70,6 +70,12 @@ int64_t transposeTileImages(const fgc_conv2d_params &p) {
   return std::clamp<int64_t>(ScratchTarget / perImage, 1, p.batch);
 }
 
+// The copies of im2col are short (a few channels): inline vector code rather
+// than a call to memcpy per window cell.
+inline void copyFloats(float *dst, const float *src, int64_t n) {
+  ArrayMap(dst, n) = ConstArrayMap(src, n);
+}
+
 // Fills `rows` im2col rows, starting at flattened output pixel `first`.
 void im2col(const fgc_conv2d_params &p, const Geometry &g, const float *input, int64_t first,
             int64_t rows, float *cols) {
@@ -90,17 +96,16 @@ void im2col(const fgc_conv2d_params &p, const Geometry &g, const float *input, i
       int64_t iy = oy * p.stride_h - g.padTop + ky * p.dilation_h;
       bool rowInside = iy >= 0 && iy < p.in_h;
       if (rowInside && rowsContiguous) {
-        std::memcpy(dst, image + (iy * p.in_w + ix0) * p.in_c,
-                    sizeof(float) * p.kernel_w * p.in_c);
+        copyFloats(dst, image + (iy * p.in_w + ix0) * p.in_c, p.kernel_w * p.in_c);
         dst += p.kernel_w * p.in_c;
         continue;
       }
       for (int64_t kx = 0; kx < p.kernel_w; ++kx, dst += p.in_c) {
         int64_t ix = ox * p.stride_w - g.padLeft + kx * p.dilation_w;
         if (rowInside && ix >= 0 && ix < p.in_w)
-          std::memcpy(dst, image + (iy * p.in_w + ix) * p.in_c, sizeof(float) * p.in_c);
+          copyFloats(dst, image + (iy * p.in_w + ix) * p.in_c, p.in_c);
         else
-          std::memset(dst, 0, sizeof(float) * p.in_c);
+          ArrayMap(dst, p.in_c).setZero();
       }
     }
   }
