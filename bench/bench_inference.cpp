@@ -11,6 +11,8 @@
 // --output writes the last output as raw float32.
 #include FGC_BENCH_HEADER
 
+#include "fgc/runtime/kernels.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -152,10 +154,10 @@ int main(int argc, char **argv) {
     }
     std::printf("{\"model\": \"%s\", \"batch\": %lld, \"threads\": %d, \"calls_per_sample\": %lld, "
                 "\"samples\": %zu, \"median_ms\": %.6f, \"min_ms\": %.6f, \"cpu_ms\": %.6f, "
-                "\"samples_per_s\": %.1f}\n",
+                "\"samples_per_s\": %.1f, \"cpu_variant\": \"%s\"}\n",
                 FGC_BENCH_MODEL, static_cast<long long>(o.batch), o.threads,
                 static_cast<long long>(k), n, median * 1e3, sorted.front() * 1e3, cpuPerCall * 1e3,
-                double(o.batch) / median);
+                double(o.batch) / median, fgc_cpu_variant());
   } catch (const std::exception &e) {
     std::fprintf(stderr, "%s: %s\n", FGC_BENCH_MODEL, e.what());
     return 1;

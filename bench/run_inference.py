@@ -241,11 +241,12 @@ def build(args):
 
 def fgc_point(args, model, batch, threads, input_path, output_path):
     exe = os.path.join(args.build_dir, "bench", "bench_" + model)
+    env = omp_env(args)
+    env["FGC_CPU"] = args.cpu
     out = run([exe, "--batch", str(batch), "--threads", str(threads), "--min-time",
                str(args.min_time), "--warmup", str(args.warmup), "--min-samples",
                str(args.min_samples), "--input", input_path,
-               "--output", output_path], stdout=subprocess.PIPE, text=True,
-              env=omp_env(args)).stdout
+               "--output", output_path], stdout=subprocess.PIPE, text=True, env=env).stdout
     return json.loads(out)
 
 
@@ -288,6 +289,8 @@ def main():
     p.add_argument("--build-dir", default=os.path.join(REPO, "build-bench"))
     p.add_argument("--runtime-arch", default=None,
                    help="FGC_RUNTIME_ARCH for the build (default: leave the cache as is)")
+    p.add_argument("--cpu", choices=("auto", "baseline", "avx2", "avx512"), default="auto",
+                   help="fgc runtime kernel variant (FGC_CPU; default: the best the CPU supports)")
     p.add_argument("--no-build", action="store_true", help="use the executables already built")
     p.add_argument("--only", nargs="+", help="models to run (default: all)")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds per point")
@@ -354,6 +357,7 @@ def main():
                 for _ in range(args.rounds):
                     f = fgc_point(args, model, batch, threads, inp, outp)
                     keep("fgc", f)
+                    extra["cpu_variant"] = f.get("cpu_variant", "?")
                     for label, env in envs:
                         t = torch_point(args, model, batch, threads, os.path.join(tmp, model),
                                         inp, outp, env)
@@ -369,7 +373,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
-    print("\nOMP_WAIT_POLICY=%s for fgc and torch" % args.omp_wait_policy)
+    print("\nOMP_WAIT_POLICY=%s for fgc and torch; fgc runtime kernels: %s" % (
+        args.omp_wait_policy, ", ".join(sorted({r.get("cpu_variant", "?") for r in rows}))))
     print_table(rows, envs)
     if args.markdown:
         print_markdown(rows, envs)

@@ -31,12 +31,21 @@ int numThreads();
 // forking would cost more than it saves, and inside a caller's parallel region.
 int threadsFor(int64_t work);
 
-// Splits [0, rows) into one contiguous block per thread and runs fn(first, last)
-// on each block with a single fork/join; threads are capped by maxThreads (the
-// caller's judgement of how many the work can use). Runs fn(0, rows) on the
-// calling thread when one thread suffices or inside a parallel region.
+// Rows per unit of parallelRows' split. Eigen's GEMM computes an output row
+// with a different micro-kernel (and so a different order of its sums) depending
+// on the row's position in groups of up to 8 (AVX-512) or 4 rows; blocks that
+// start at multiples of this keep every row's position, and so its bits,
+// independent of the thread count.
+constexpr int64_t RowGranule = 16;
+
+// Splits [0, rows) into one contiguous block per thread, each starting at a
+// multiple of RowGranule, and runs fn(first, last) on each block with a single
+// fork/join; threads are capped by maxThreads (the caller's judgement of how many
+// the work can use). Runs fn(0, rows) on the calling thread when one thread
+// suffices or inside a parallel region.
 template <typename Fn> void parallelRows(int64_t rows, int64_t maxThreads, Fn &&fn) {
-  int64_t threads = std::min<int64_t>({numThreads(), rows, maxThreads});
+  const int64_t granules = (rows + RowGranule - 1) / RowGranule;
+  int64_t threads = std::min<int64_t>({numThreads(), granules, maxThreads});
   if (threads <= 1 || omp_in_parallel()) {
     fn(int64_t(0), rows);
     return;
@@ -44,7 +53,8 @@ template <typename Fn> void parallelRows(int64_t rows, int64_t maxThreads, Fn &&
 #pragma omp parallel num_threads(static_cast<int>(threads))
   {
     int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
-    fn(rows * id / count, rows * (id + 1) / count);
+    fn(std::min(rows, RowGranule * (granules * id / count)),
+       std::min(rows, RowGranule * (granules * (id + 1) / count)));
   }
 }
 
@@ -53,8 +63,14 @@ template <typename Fn> void parallelRows(int64_t rows, int64_t maxThreads, Fn &&
 void gemm(const float *a, const float *b, float *c, int64_t m, int64_t k, int64_t n,
           bool transposeB = false, bool accumulate = false);
 
+// C (m, n) = bias + A (m, k) B (bias broadcast to every row; null = none), on
+// the calling thread's share of rows like gemm(). The bias initialises C, so
+// the product accumulates onto it: no separate zeroing or bias pass.
+void gemmBias(const float *a, const float *b, const float *bias, float *c, int64_t m, int64_t k,
+              int64_t n);
+
 // Threads worth using for a GEMM-shaped job of m output rows and m*k*n
-// multiply-adds (at least 16 rows and 2^18 multiply-adds per thread).
+// multiply-adds (at least 16 rows and 2^21 multiply-adds per thread).
 int64_t gemmThreads(int64_t m, int64_t k, int64_t n);
 
 // Applies an activation in place to a (rows, cols) array; SOFTMAX normalises

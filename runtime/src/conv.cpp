@@ -4,10 +4,12 @@
 // caller's scratch (im2col, columns ordered (ky, kx, in_c) like the Keras
 // kernel's rows) and multiplies it by the kernel viewed as a (kh*kw*in_c, out_c)
 // matrix, which writes the NHWC output rows directly; a 1x1 stride-1
-// convolution is a single GEMM over the input. Conv2DTranspose multiplies the
-// input by the transposed kernel to get every tap's contribution, then each
-// output pixel gathers the contributions that land on it (col2im as a gather,
-// so output rows can be filled in parallel without races).
+// convolution is a single GEMM over the input. A stride-1 Conv2DTranspose is
+// run as that Conv2D with a flipped kernel (see transposeAsConv). Otherwise
+// Conv2DTranspose multiplies the input by the transposed kernel to get every
+// tap's contribution, then each output pixel gathers the contributions that
+// land on it (col2im as a gather, so output rows can be filled in parallel
+// without races).
 #include "common.h"
 
 #include <algorithm>
@@ -68,6 +70,12 @@ int64_t transposeTileImages(const fgc_conv2d_params &p) {
   return std::clamp<int64_t>(ScratchTarget / perImage, 1, p.batch);
 }
 
+// The copies of im2col are short (a few channels): inline vector code rather
+// than a call to memcpy per window cell.
+inline void copyFloats(float *dst, const float *src, int64_t n) {
+  ArrayMap(dst, n) = ConstArrayMap(src, n);
+}
+
 // Fills `rows` im2col rows, starting at flattened output pixel `first`.
 void im2col(const fgc_conv2d_params &p, const Geometry &g, const float *input, int64_t first,
             int64_t rows, float *cols) {
@@ -79,15 +87,25 @@ void im2col(const fgc_conv2d_params &p, const Geometry &g, const float *input, i
     int64_t n = flat / pixels, oy = (flat % pixels) / g.outW, ox = flat % g.outW;
     const float *image = input + n * p.in_h * p.in_w * p.in_c;
     float *dst = cols + r * depth;
+    const int64_t ix0 = ox * p.stride_w - g.padLeft;
+    // With dilation 1 a window row lies contiguous in NHWC: one copy per row
+    // when it is wholly inside (the common case away from the padding).
+    const bool rowsContiguous =
+        p.dilation_w == 1 && ix0 >= 0 && ix0 + p.kernel_w <= p.in_w;
     for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
       int64_t iy = oy * p.stride_h - g.padTop + ky * p.dilation_h;
       bool rowInside = iy >= 0 && iy < p.in_h;
+      if (rowInside && rowsContiguous) {
+        copyFloats(dst, image + (iy * p.in_w + ix0) * p.in_c, p.kernel_w * p.in_c);
+        dst += p.kernel_w * p.in_c;
+        continue;
+      }
       for (int64_t kx = 0; kx < p.kernel_w; ++kx, dst += p.in_c) {
         int64_t ix = ox * p.stride_w - g.padLeft + kx * p.dilation_w;
         if (rowInside && ix >= 0 && ix < p.in_w)
-          std::memcpy(dst, image + (iy * p.in_w + ix) * p.in_c, sizeof(float) * p.in_c);
+          copyFloats(dst, image + (iy * p.in_w + ix) * p.in_c, p.in_c);
         else
-          std::memset(dst, 0, sizeof(float) * p.in_c);
+          ArrayMap(dst, p.in_c).setZero();
       }
     }
   }
@@ -116,6 +134,67 @@ void gatherTransposeRow(const fgc_conv2d_params &p, const Geometry &g, const flo
           dst[c] += src[c];
       }
     }
+  }
+}
+
+// Conv2D of `input` given the output geometry: a 1x1 unpadded window is one
+// GEMM over the input; otherwise tiles of im2col rows in `scratch`, each
+// gathered, multiplied and finished by the thread that owns its rows.
+void convolve(const fgc_conv2d_params &p, const Geometry &g, const float *input,
+              const float *kernel, const float *bias, float *output, float *scratch) {
+  const int64_t depth = p.kernel_h * p.kernel_w * p.in_c;
+  const int64_t total = p.batch * g.outH * g.outW;
+  const int64_t outC = p.out_c;
+  if (isPointwise(p) && g.padTop == 0 && g.padLeft == 0) {
+    parallelRows(total, gemmThreads(total, depth, outC), [&](int64_t first, int64_t last) {
+      gemmBias(input + first * depth, kernel, bias, output + first * outC, last - first, depth,
+               outC);
+      applyActivation(p.activation, output + first * outC, last - first, outC);
+    });
+    return;
+  }
+  const int64_t tile = convTileRows(p, g);
+  for (int64_t begin = 0; begin < total; begin += tile) {
+    int64_t rows = std::min(tile, total - begin);
+    // One fork/join per tile: each thread gathers, multiplies and finishes its
+    // own rows, in its own rows of the scratch.
+    parallelRows(rows, gemmThreads(rows, depth, outC), [&](int64_t first, int64_t last) {
+      float *cols = scratch + first * depth;
+      float *dst = output + (begin + first) * outC;
+      im2col(p, g, input, begin + first, last - first, cols);
+      gemmBias(cols, kernel, bias, dst, last - first, depth, outC);
+      applyActivation(p.activation, dst, last - first, outC);
+    });
+  }
+}
+
+// A stride-1 Conv2DTranspose is the Conv2D of its input with the kernel
+// flipped in both spatial axes and its two channel axes swapped, padded so
+// that every tap landing on an output pixel falls inside its window: no
+// per-tap buffer and no gather.
+bool transposeAsConv(const fgc_conv2d_params &p) { return p.stride_h == 1 && p.stride_w == 1; }
+
+Geometry transposeAsConvGeometry(const fgc_conv2d_params &p) {
+  Geometry g = transposeGeometry(p);
+  g.padTop = (p.kernel_h - 1) * p.dilation_h - g.padTop;
+  g.padLeft = (p.kernel_w - 1) * p.dilation_w - g.padLeft;
+  return g;
+}
+
+int64_t kernelFloats(const fgc_conv2d_params &p) {
+  return p.kernel_h * p.kernel_w * p.in_c * p.out_c;
+}
+
+// Keras's transposed kernel (kh, kw, out_c, in_c) as the Conv2D kernel
+// (kh, kw, in_c, out_c) of transposeAsConv, spatially reversed.
+void flipKernel(const fgc_conv2d_params &p, const float *kernel, float *flipped) {
+  const int64_t taps = p.kernel_h * p.kernel_w, inC = p.in_c, outC = p.out_c;
+  for (int64_t t = 0; t < taps; ++t) {
+    const float *src = kernel + (taps - 1 - t) * outC * inC;
+    float *dst = flipped + t * inC * outC;
+    for (int64_t co = 0; co < outC; ++co)
+      for (int64_t ci = 0; ci < inC; ++ci)
+        dst[ci * outC + co] = src[co * inC + ci];
   }
 }
 
@@ -149,36 +228,20 @@ int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kern
     return fail(FGC_ERR_INVALID_ARGUMENT, "%s: the %lldx%lld window does not fit the %lldx%lld input",
                 Name, static_cast<long long>(p->kernel_h), static_cast<long long>(p->kernel_w),
                 static_cast<long long>(p->in_h), static_cast<long long>(p->in_w));
-  const int64_t depth = p->kernel_h * p->kernel_w * p->in_c;
-  const int64_t total = p->batch * g.outH * g.outW;
-  const int64_t outC = p->out_c;
-  if (isPointwise(*p)) {
-    parallelRows(total, gemmThreads(total, depth, outC), [&](int64_t first, int64_t last) {
-      gemm(input + first * depth, kernel, output + first * outC, last - first, depth, outC);
-      biasActivation(output + first * outC, last - first, outC, bias, p->activation);
-    });
-    return FGC_OK;
-  }
-  FGC_CHECK_PTR(Name, scratch);
-  const int64_t tile = convTileRows(*p, g);
-  for (int64_t begin = 0; begin < total; begin += tile) {
-    int64_t rows = std::min(tile, total - begin);
-    // One fork/join per tile: each thread gathers, multiplies and finishes its
-    // own rows, in its own rows of the scratch.
-    parallelRows(rows, gemmThreads(rows, depth, outC), [&](int64_t first, int64_t last) {
-      float *cols = scratch + first * depth;
-      float *dst = output + (begin + first) * outC;
-      im2col(*p, g, input, begin + first, last - first, cols);
-      gemm(cols, kernel, dst, last - first, depth, outC);
-      biasActivation(dst, last - first, outC, bias, p->activation);
-    });
-  }
+  if (!isPointwise(*p))
+    FGC_CHECK_PTR(Name, scratch);
+  convolve(*p, g, input, kernel, bias, output, scratch);
   return FGC_OK;
 }
 
 size_t fgc_conv2d_transpose_scratch_size(const fgc_conv2d_params *p) {
   if (checkParams("fgc_conv2d_transpose_scratch_size", p) != FGC_OK)
     return 0;
+  if (transposeAsConv(*p)) {
+    Geometry g = transposeAsConvGeometry(*p);
+    int64_t cols = isPointwise(*p) ? 0 : convTileRows(*p, g) * p->kernel_h * p->kernel_w * p->in_c;
+    return static_cast<size_t>(kernelFloats(*p) + cols);
+  }
   return static_cast<size_t>(transposeTileImages(*p) * p->in_h * p->in_w * p->kernel_h *
                              p->kernel_w * p->out_c);
 }
@@ -192,6 +255,12 @@ int fgc_conv2d_transpose(const fgc_conv2d_params *p, const float *input, const f
   FGC_CHECK_PTR(Name, kernel);
   FGC_CHECK_PTR(Name, output);
   FGC_CHECK_PTR(Name, scratch);
+  if (transposeAsConv(*p)) {
+    flipKernel(*p, kernel, scratch);
+    convolve(*p, transposeAsConvGeometry(*p), input, scratch, bias, output,
+             scratch + kernelFloats(*p));
+    return FGC_OK;
+  }
   Geometry g = transposeGeometry(*p);
   const int64_t taps = p->kernel_h * p->kernel_w * p->out_c;
   const int64_t inPixels = p->in_h * p->in_w;

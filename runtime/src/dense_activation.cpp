@@ -56,13 +56,22 @@ void applyElementwise(fgc_activation_kind act, float *data, int64_t n) {
 namespace {
 
 // Softmax of each row of a (rows, cols) array, in place.
+void softmaxRow(float *data, int64_t cols) {
+  ArrayMap row(data, cols);
+  row = (row - row.maxCoeff()).exp();
+  row /= row.sum();
+}
+
 void softmaxRows(float *data, int64_t rows, int64_t cols) {
-#pragma omp parallel for num_threads(threadsFor(rows * cols * 8)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    ArrayMap row(data + r * cols, cols);
-    row = (row - row.maxCoeff()).exp();
-    row /= row.sum();
+  const int threads = threadsFor(rows * cols * 8);
+  if (threads == 1) { // small (batch 1): no OpenMP team at all
+    for (int64_t r = 0; r < rows; ++r)
+      softmaxRow(data + r * cols, cols);
+    return;
   }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t r = 0; r < rows; ++r)
+    softmaxRow(data + r * cols, cols);
 }
 
 // Softmax along the middle axis of an (outer, axis, inner) array with inner > 1.
@@ -107,9 +116,17 @@ void applyActivation(fgc_activation_kind act, float *data, int64_t rows, int64_t
     return;
   }
   int64_t n = rows * cols;
+  // Fixed chunks whatever the thread count: Eigen may treat a chunk's unaligned
+  // ends with scalar code, so the chunking must not depend on the threads.
   constexpr int64_t Chunk = 4096;
   int64_t chunks = (n + Chunk - 1) / Chunk;
-#pragma omp parallel for num_threads(threadsFor(n * 8)) schedule(static)
+  const int threads = threadsFor(n * 8);
+  if (threads == 1) { // e.g. batch 1: no OpenMP team at all
+    for (int64_t c = 0; c < chunks; ++c)
+      applyElementwise(act, data + c * Chunk, std::min(Chunk, n - c * Chunk));
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     int64_t begin = c * Chunk;
     applyElementwise(act, data + begin, std::min(Chunk, n - begin));
@@ -191,8 +208,8 @@ int fgc_dense(const float *x, const float *kernel, const float *bias, float *y, 
   FGC_CHECK_ACTIVATION(Name, act);
   // One fork/join: each thread multiplies its rows and finishes them.
   parallelRows(rows, gemmThreads(rows, in, out), [&](int64_t first, int64_t last) {
-    gemm(x + first * in, kernel, y + first * out, last - first, in, out);
-    biasActivation(y + first * out, last - first, out, bias, act);
+    gemmBias(x + first * in, kernel, bias, y + first * out, last - first, in, out);
+    applyActivation(act, y + first * out, last - first, out);
   });
   return FGC_OK;
 }

@@ -7,14 +7,31 @@
 // whatever the thread count.
 #include "common.h"
 
+#include <cstring>
+
 namespace fgc::runtime::detail {
 
 namespace {
+
+// Below this many rows each row is a matrix-vector product: a GEMM would
+// first copy (pack) all of B, which at batch 1 costs more than the product.
+constexpr int64_t GemvRows = 4;
 
 void gemmRows(const float *a, const float *b, float *c, int64_t rows, int64_t k, int64_t n,
               bool transposeB, bool accumulate) {
   ConstMatrixMap lhs(a, rows, k);
   MatrixMap out(c, rows, n);
+  if (rows < GemvRows) {
+    for (int64_t r = 0; r < rows; ++r) {
+      if (!accumulate)
+        out.row(r).setZero();
+      if (transposeB)
+        out.row(r).noalias() += lhs.row(r) * ConstMatrixMap(b, n, k).transpose();
+      else
+        out.row(r).noalias() += lhs.row(r) * ConstMatrixMap(b, k, n);
+    }
+    return;
+  }
   if (transposeB) {
     ConstMatrixMap rhs(b, n, k);
     if (accumulate)
@@ -33,7 +50,9 @@ void gemmRows(const float *a, const float *b, float *c, int64_t rows, int64_t k,
 } // namespace
 
 int64_t gemmThreads(int64_t m, int64_t k, int64_t n) {
-  constexpr double MinWorkPerThread = 1 << 18;
+  // A fork/join (with OpenMP's passive wait, a futex wake-up) costs tens of
+  // microseconds; 2^21 multiply-adds take about that long on one core.
+  constexpr double MinWorkPerThread = 1 << 21;
   constexpr int64_t MinRowsPerThread = 16;
   double work = double(m) * double(k) * double(n);
   return std::min<int64_t>(m / MinRowsPerThread, static_cast<int64_t>(work / MinWorkPerThread));
@@ -46,6 +65,21 @@ void gemm(const float *a, const float *b, float *c, int64_t m, int64_t k, int64_
   parallelRows(m, gemmThreads(m, k, n), [&](int64_t first, int64_t last) {
     gemmRows(a + first * k, b, c + first * n, last - first, k, n, transposeB, accumulate);
   });
+}
+
+} // namespace fgc::runtime::detail
+
+namespace fgc::runtime::detail {
+
+void gemmBias(const float *a, const float *b, const float *bias, float *c, int64_t m, int64_t k,
+              int64_t n) {
+  if (!bias) {
+    gemm(a, b, c, m, k, n);
+    return;
+  }
+  for (int64_t r = 0; r < m; ++r)
+    std::memcpy(c + r * n, bias, sizeof(float) * n);
+  gemm(a, b, c, m, k, n, /*transposeB=*/false, /*accumulate=*/true);
 }
 
 } // namespace fgc::runtime::detail

@@ -203,6 +203,32 @@ TEST_CASE("fgc_conv2d_transpose spanning several scratch tiles matches a direct 
   checkAgainst(y, naiveConvTranspose(p, x, k, bias));
 }
 
+TEST_CASE("stride-1 fgc_conv2d_transpose (run as a flipped Conv2D) matches a direct scatter",
+          "[runtime][conv]") {
+  // VALID and SAME, non-square and 1x1 kernels, dilation, several im2col tiles (the first).
+  const fgc_conv2d_params cases[] = {
+      {8, 24, 24, 32, 3, 3, 16, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
+      {3, 26, 26, 16, 3, 3, 1, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
+      {2, 9, 7, 5, 4, 3, 6, 1, 1, 2, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
+      {2, 6, 5, 3, 2, 5, 4, 1, 1, 1, 2, FGC_PADDING_VALID, FGC_ACT_LINEAR},
+      {2, 5, 4, 7, 1, 1, 3, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
+  };
+  unsigned seed = 40;
+  for (const fgc_conv2d_params &p : cases) {
+    INFO("kernel " << p.kernel_h << "x" << p.kernel_w << ", padding " << p.padding);
+    std::vector<float> x = randomVector(p.batch * p.in_h * p.in_w * p.in_c, seed++, 1.0f);
+    std::vector<float> k = randomVector(p.kernel_h * p.kernel_w * p.out_c * p.in_c, seed++, 0.3f);
+    std::vector<float> bias = randomVector(p.out_c, seed++, 1.0f);
+    int64_t outH = fgc_conv_transpose_output_length(p.in_h, p.kernel_h, 1, p.dilation_h, p.padding);
+    int64_t outW = fgc_conv_transpose_output_length(p.in_w, p.kernel_w, 1, p.dilation_w, p.padding);
+    std::vector<float> scratch(fgc_conv2d_transpose_scratch_size(&p));
+    std::vector<float> y = sentinel(p.batch * outH * outW * p.out_c);
+    REQUIRE(fgc_conv2d_transpose(&p, x.data(), k.data(), bias.data(), y.data(), scratch.data()) ==
+            FGC_OK);
+    checkAgainst(y, naiveConvTranspose(p, x, k, bias));
+  }
+}
+
 TEST_CASE("convolution kernels reject bad arguments", "[runtime][conv][errors]") {
   std::vector<float> x(64, 1.0f), k(64, 1.0f), y = sentinel(64), scratch(256);
   fgc_conv2d_params p{1, 2, 2, 1, 3, 3, 1, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR};

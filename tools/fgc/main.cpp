@@ -23,6 +23,7 @@
 #include "frontend/WeightsFile.h"
 #include "frontend/importers/KerasImport.h"
 
+#include "fgc/runtime/kernels.h"
 #include "fgc/runtime/npy.h"
 
 #include <CLI/CLI.hpp>
@@ -188,7 +189,10 @@ int compileModel(fgc::Graph &g, const std::string &model, const std::string &out
 
 int main(int argc, char **argv) {
   CLI::App app{"fgc - an ahead-of-time compiler for Keras-style functional models"};
-  app.set_version_flag("--version", std::string("fgc ") + FGC_VERSION);
+  // The runtime kernel variant this machine selects (FGC_CPU overrides it).
+  const std::string version = std::string("fgc ") + FGC_VERSION + "\nruntime kernels: " +
+                              fgc_cpu_variant() + " (FGC_CPU=baseline|avx2|avx512|auto)";
+  app.set_version_flag("--version", version);
   app.require_subcommand(1);
 
   std::string model, output;
@@ -283,7 +287,7 @@ int main(int argc, char **argv) {
                     "When MODEL is a Keras JSON config: its weights (HDF5)");
 
   for (CLI::App *sub : app.get_subcommands([](CLI::App *) { return true; }))
-    sub->set_version_flag("--version", std::string("fgc ") + FGC_VERSION);
+    sub->set_version_flag("--version", version);
 
   try {
     app.parse(argc, argv);

@@ -21,10 +21,15 @@
  *  - Kernels are thread-safe for disjoint outputs and scratch; they use up to
  *    fgc_get_num_threads() threads internally (OpenMP; called from inside a
  *    parallel region they run serially).
+ *  - The compute kernels exist in three builds, baseline x86-64 (SSE2),
+ *    "avx2" (x86-64-v3: AVX2 + FMA) and "avx512" (x86-64-v4); the best one the
+ *    CPU supports is chosen once per process, or the one the environment
+ *    variable FGC_CPU names (baseline, avx2, avx512 or auto); see
+ *    fgc_cpu_variant().
  *  - Results are deterministic: bit-identical for any thread count, and GEMM
- *    blocking is pinned rather than sized from the CPU's caches, so matrix
- *    products sum in the same order on every x86-64 machine (a few scalar
- *    libm calls in activations may still differ by an ulp across CPUs).
+ *    blocking is pinned rather than sized from the CPU's caches, so with the
+ *    same variant matrix products sum in the same order on every x86-64
+ *    machine. Different variants (vector widths, FMA) differ in the last bits.
  *  - Buffers need only float alignment.
  *
  * Linking: libfgc_runtime.a needs the C++ standard library and OpenMP's
@@ -60,6 +65,13 @@ const char *fgc_last_error(void);
 void fgc_set_num_threads(int n);
 /* The number of threads kernels currently use (>= 1). */
 int fgc_get_num_threads(void);
+
+/* ---------------------------------------------------------------- CPU variant */
+
+/* The kernel variant this process uses: "baseline", "avx2" or "avx512". */
+const char *fgc_cpu_variant(void);
+/* 1 if this build has the named variant and the CPU can run it, else 0. */
+int fgc_cpu_variant_supported(const char *name);
 
 /* ---------------------------------------------------------------- enums */
 
