@@ -1,15 +1,17 @@
 # fgc_add_model(TARGET MODEL_FILE
-#               [NAMESPACE ns] [CLASS name] [WEIGHTS inline|blob|file] [OUTPUT_NAME stem])
+#               [NAMESPACE ns] [CLASS name] [WEIGHTS inline|blob|file] [OUTPUT_NAME stem]
+#               [FLAGS fgc compile flags...])
 #
 # Compiles MODEL_FILE with `fgc compile` at build time and adds a static library TARGET holding
 # the generated model class, linked to the fgc runtime. Include "<stem>.h" (stem defaults to
 # TARGET) to use it. With WEIGHTS file, the weights file is <build dir>/<stem>.fgcw; its path is
-# in the variable <TARGET>_WEIGHTS_FILE and in the target property FGC_WEIGHTS_FILE.
+# in the variable <TARGET>_WEIGHTS_FILE and in the target property FGC_WEIGHTS_FILE. FLAGS are
+# passed to `fgc compile` as they are (e.g. -O0, --outputs a,b).
 #
 # Inside the fgc build the compiler is the `fgc` target; an outside project gets it from
 # find_package(fgc), which defines the imported target fgc::fgc.
 function(fgc_add_model target model)
-  cmake_parse_arguments(M "" "NAMESPACE;CLASS;WEIGHTS;OUTPUT_NAME" "" ${ARGN})
+  cmake_parse_arguments(M "" "NAMESPACE;CLASS;WEIGHTS;OUTPUT_NAME" "FLAGS" ${ARGN})
   if(NOT M_OUTPUT_NAME)
     set(M_OUTPUT_NAME ${target})
   endif()
@@ -37,6 +39,7 @@ function(fgc_add_model target model)
   if(M_CLASS)
     list(APPEND args --class ${M_CLASS})
   endif()
+  list(APPEND args ${M_FLAGS})
   set(outputs ${stem}.cpp ${stem}.h)
   set(sources ${stem}.cpp)
   if(M_WEIGHTS STREQUAL "blob")

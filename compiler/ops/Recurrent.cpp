@@ -71,6 +71,12 @@ static void registerEmbedding(OpRegistry &r) {
 static void registerLSTM(OpRegistry &r) {
   OpDef d;
   d.className = "LSTM";
+  // Per step: the four gates' GEMMs on [x, h], then about ten elementwise operations per unit.
+  d.flops = [](const Layer &l, const OpDef::Shapes &in, const OpDef::Shapes &) {
+    double units = double(l.attrs().i("units"));
+    double steps = double(in[0][0]), features = double(in[0][1]);
+    return steps * (2.0 * 4 * units * (features + units) + 10 * units);
+  };
   d.summary = "Long short-term memory over (batch, steps, features); optional initial [h, c].";
   d.attrs = {requiredInt("units"),
              stringAttr("activation", "tanh", activationNames()),
