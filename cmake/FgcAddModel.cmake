@@ -5,7 +5,8 @@
 # Compiles MODEL_FILE with `fgc compile` at build time and adds a static library TARGET holding
 # the generated model class, linked to the fgc runtime. Include "<stem>.h" (stem defaults to
 # TARGET) to use it. With WEIGHTS file, the weights file is <build dir>/<stem>.fgcw; its path is
-# in the variable <TARGET>_WEIGHTS_FILE and in the target property FGC_WEIGHTS_FILE.
+# in the variable <TARGET>_WEIGHTS_FILE and in the target property FGC_WEIGHTS_FILE. COMPILE_OPTIONS are
+# passed to `fgc compile` as they are (e.g. -O0, --outputs a,b).
 #
 # Inside the fgc build the compiler is the `fgc` target; an outside project gets it from
 # find_package(fgc), which defines the imported target fgc::fgc.

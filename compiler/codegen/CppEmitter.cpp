@@ -1,6 +1,7 @@
 // KernelProgram -> C++ source (see CppEmitter.h).
 #include "compiler/codegen/CppEmitter.h"
 
+#include "compiler/memory/MemoryPlan.h"
 #include "compiler/report/Summary.h"
 
 #include <algorithm>
@@ -70,7 +71,9 @@ size_t alignUp(size_t n) { return (n + 63) / 64 * 64; }
 
 class Emitter {
 public:
-  Emitter(const KernelProgram &p, const CppOptions &o) : p_(p), o_(o) {}
+  Emitter(const KernelProgram &p, const CppOptions &o, MemoryPlan predictPlan,
+          MemoryPlan trainPlan)
+      : p_(p), o_(o), predictPlan_(std::move(predictPlan)), trainPlan_(std::move(trainPlan)) {}
 
   Expected<CppOutput> run() {
     ns_ = o_.ns.empty() ? defaultNamespace(p_.modelName) : o_.ns;
@@ -89,6 +92,7 @@ public:
 private:
   const KernelProgram &p_;
   const CppOptions &o_;
+  MemoryPlan predictPlan_, trainPlan_;
   std::string ns_, cls_;
   std::vector<size_t> offsets_; // byte offset of each parameter in the blob
   std::string blob_;            // the weights, laid out at offsets_
@@ -139,7 +143,7 @@ private:
   std::string header() const {
     std::ostringstream h;
     h << fmt::format(kBanner, FGC_VERSION_STRING, o_.sourceName);
-    h << "#pragma once\n\n#include <fgc/runtime/model.h>\n";
+    h << "#pragma once\n\n#include <fgc/runtime/arena.h>\n#include <fgc/runtime/model.h>\n";
     if (p_.training)
       h << "#include <fgc/runtime/train.h>\n";
     h << "\n#include <cstdint>\n#include <map>\n#include <string>\n#include <vector>\n\n";
@@ -197,9 +201,16 @@ private:
       << ";\n  void load(const std::string &path);\n\n";
     if (p_.training)
       h << trainingDeclarations() << gradientDeclarations();
-    h << "private:\n  fgc::rt::Weights weights_;\n  fgc::rt::Arena arena_;\n";
+    h << "  // The arena placement of the last predict (sizes, offsets, bounds; for tests and tools).\n"
+         "  const fgc::rt::ArenaPlan &arenaPlan() const { return arenaPlan_; }\n";
     if (p_.training)
-      h << "  fgc::rt::Arena trainArena_;\n  std::vector<float> state_;\n  int64_t step_ = 0;\n"
+      h << "  const fgc::rt::ArenaPlan &trainArenaPlan() const { return trainArenaPlan_; }\n";
+    h << "\n";
+    h << "private:\n  fgc::rt::Weights weights_;\n  fgc::rt::Arena arena_;\n"
+         "  fgc::rt::ArenaPlan arenaPlan_;\n";
+    if (p_.training)
+      h << "  fgc::rt::Arena trainArena_;\n  fgc::rt::ArenaPlan trainArenaPlan_;\n"
+           "  std::vector<float> state_;\n  int64_t step_ = 0;\n"
            "  int epoch_ = 0;\n"
         << fmt::format("  double learningRate_ = {};\n", p_.optimizerConfig.at("learning_rate"))
         << "  bool learningRateSet_ = false;\n"
@@ -624,7 +635,6 @@ private:
     }
 
     // Parameter structs (needed both to size scratch and to call the kernels).
-    bool anyScratch = false;
     std::string structs;
     for (size_t i = 0; i < steps.size(); ++i)
       for (size_t c = 0; c < steps[i].calls.size(); ++c)
@@ -635,46 +645,63 @@ private:
     if (!structs.empty())
       s << "\n  // Kernel parameters.\n" << structs;
 
-    // Arena layout: activations, index staging, then scratch.
-    s << "\n  // Arena: every intermediate tensor at a 64-byte aligned offset, then scratch.\n";
-    s << "  size_t offset = 0;\n";
-    for (const Buffer &b : p_.buffers) {
-      if (!mine(b))
-        continue;
-      bool inArena = b.kind == Buffer::Kind::Activation ||
-                     (b.kind == Buffer::Kind::Input && b.indexInput);
-      if (!inArena)
-        continue;
-      s << fmt::format("  const size_t o_{} = offset; // {}\n", b.name, b.description);
-      if (!b.sizeFunction.empty())
-        s << fmt::format("  offset += alignUp(sizeof(float) * {}(&{}));\n", b.sizeFunction,
-                         structFor(steps, b.sizeStruct[0]));
-      else
-        s << fmt::format("  offset += alignUp(sizeof({}) * size_t({}));\n", bufferType(b),
-                         sizeExpr(b.elements()));
-    }
-    for (size_t i = 0; i < steps.size(); ++i)
-      for (size_t c = 0; c < steps[i].calls.size(); ++c) {
-        const KernelCall &k = steps[i].calls[c];
-        if (k.scratchFunction.empty())
-          continue;
-        if (!anyScratch)
-          s << "  size_t scratchFloats = 0;\n";
-        anyScratch = true;
+    // Arena: the memory plan's slots (tensors and scratch) with their sizes for these inputs
+    // and live ranges; the runtime places them (re-planning only when a size changes).
+    const MemoryPlan &plan = training ? trainPlan_ : predictPlan_;
+    std::map<int, size_t> slotOfBuffer;
+    std::map<std::pair<size_t, size_t>, size_t> slotOfScratch;
+    std::string sizes, ranges;
+    for (size_t k = 0; k < plan.slots.size(); ++k) {
+      const ArenaSlot &slot = plan.slots[k];
+      std::string size, what;
+      if (slot.kind == ArenaSlot::Kind::Scratch) {
+        const KernelCall &call = steps[size_t(slot.step)].calls[size_t(slot.call)];
         std::string args;
-        if (k.scratchArgs.empty())
-          args = "&" + structName(steps, i, c);
-        for (const Arg &a : k.scratchArgs)
+        if (call.scratchArgs.empty())
+          args = "&" + structName(steps, size_t(slot.step), size_t(slot.call));
+        for (const Arg &a : call.scratchArgs)
           args += (args.empty() ? "" : ", ") + argText(a, "", {});
-        s << fmt::format("  scratchFloats = std::max(scratchFloats, {}({}));\n", k.scratchFunction,
-                         args);
+        size = fmt::format("alignUp(sizeof(float) * {}({}))", call.scratchFunction, args);
+        what = "scratch of " + steps[size_t(slot.step)].layerName;
+        slotOfScratch[{size_t(slot.step), size_t(slot.call)}] = k;
+      } else {
+        const Buffer &b = p_.buffers[size_t(slot.buffer)];
+        if (!slot.used)
+          size = "0";
+        else if (!b.sizeFunction.empty())
+          size = fmt::format("alignUp(sizeof(float) * {}(&{}))", b.sizeFunction,
+                             structFor(steps, b.sizeStruct[0]));
+        else
+          size = fmt::format("alignUp(sizeof({}) * size_t({}))", bufferType(b),
+                             sizeExpr(b.elements()));
+        what = b.name + ": " + b.description;
+        slotOfBuffer[slot.buffer] = k;
       }
-    if (anyScratch)
-      s << "  const size_t o_scratch = offset;\n  offset += sizeof(float) * scratchFloats;\n";
-    s << fmt::format("  [[maybe_unused]] char *arena = static_cast<char *>({}.reserve(offset));\n",
-                     training ? "trainArena_" : "arena_");
-    if (anyScratch)
-      s << "  float *scratch = reinterpret_cast<float *>(arena + o_scratch);\n";
+      sizes += fmt::format("      {}, // {}\n", size, what);
+      ranges += fmt::format("{}{{{}, {}}}", k == 0 ? "" : k % 8 ? ", " : ",\n      ", slot.first,
+                            slot.last);
+    }
+    size_t numSlots = plan.slots.size();
+    s << fmt::format("\n  // Arena: {} slots (tensors, kernel scratch), each live from its first to its last "
+                     "call;\n  // {}.\n",
+                     numSlots, plan.reuse ? "the runtime places them so that slots live at the "
+                                            "same time never share bytes"
+                                          : "no reuse (-O0): every slot lives throughout");
+    std::string planner = training ? "trainArenaPlan_" : "arenaPlan_";
+    if (numSlots == 0) {
+      s << fmt::format("  [[maybe_unused]] char *arena = static_cast<char *>({}.reserve(0));\n",
+                       training ? "trainArena_" : "arena_");
+    } else {
+      s << fmt::format("  static constexpr int32_t kLive[{}][2] = {{\n      {}}};\n", numSlots,
+                       ranges);
+      s << fmt::format("  const size_t sizes[{}] = {{\n{}  }};\n", numSlots, sizes);
+      s << fmt::format("  [[maybe_unused]] const size_t *at = {}.place(sizes, kLive, {});\n",
+                       planner, numSlots);
+      s << fmt::format("  [[maybe_unused]] char *arena = static_cast<char *>({}.reserve({}.bytes()));\n",
+                       training ? "trainArena_" : "arena_", planner);
+    }
+    if (!slotOfScratch.empty())
+      s << "  float *scratch = nullptr;\n";
 
     // Whether any kernel call of these steps reads or writes buffer `id`.
     auto referenced = [&](ptrdiff_t id) {
@@ -694,7 +721,8 @@ private:
 
     // Buffer pointers.
     s << "\n  // Tensors.\n";
-    for (const Buffer &b : p_.buffers) {
+    for (int id = 0; id < int(p_.buffers.size()); ++id) {
+      const Buffer &b = p_.buffers[size_t(id)];
       if (!mine(b))
         continue;
       std::string t = bufferType(b);
@@ -702,8 +730,8 @@ private:
       case Buffer::Kind::Input:
         if (b.indexInput)
           s << fmt::format("  const int32_t *{} = fgc::rt::asIndices(inputs[{}], "
-                           "reinterpret_cast<int32_t *>(arena + o_{})); // {}\n",
-                           b.name, b.index, b.name, b.description);
+                           "reinterpret_cast<int32_t *>(arena + at[{}])); // {}\n",
+                           b.name, b.index, slotOfBuffer.at(id), b.description);
         else
           s << fmt::format("  const {} *{} = inputs[{}].data<{}>(); // {}\n", t, b.name, b.index, t,
                            b.description);
@@ -729,8 +757,10 @@ private:
                          b.description);
         break;
       case Buffer::Kind::Activation:
-        s << fmt::format("  {0} *{1} = reinterpret_cast<{0} *>(arena + o_{1}); // {2}\n", t, b.name,
-                         b.description);
+        if (!plan.slots[slotOfBuffer.at(id)].used)
+          break; // no call reads or writes it (e.g. fused away)
+        s << fmt::format("  {0} *{1} = reinterpret_cast<{0} *>(arena + at[{2}]); // {3}\n", t,
+                         b.name, slotOfBuffer.at(id), b.description);
         break;
       case Buffer::Kind::Alias:
         // A view that no kernel reads (a Dropout whose only user is another view) is still
@@ -775,6 +805,8 @@ private:
         std::string args;
         for (const Arg &arg : k.args)
           args += (args.empty() ? "" : ", ") + argText(arg, sName, hoisted);
+        if (auto sc = slotOfScratch.find({i, c}); sc != slotOfScratch.end())
+          s << fmt::format("  scratch = reinterpret_cast<float *>(arena + at[{}]);\n", sc->second);
         s << fmt::format("  check({}({}), \"{}\");\n", k.function, args, st.layerName);
       }
     }
@@ -949,8 +981,12 @@ std::string defaultClassName(const std::string &modelName) {
   return out;
 }
 
-Expected<CppOutput> emitCpp(const KernelProgram &program, const CppOptions &options) {
-  return Emitter(program, options).run();
+Expected<CppOutput> emitCpp(const KernelProgram &program, const CppOptions &options,
+                            const MemoryPlan *predictPlan, const MemoryPlan *trainPlan) {
+  return Emitter(program, options,
+                 predictPlan ? *predictPlan : planMemory(program, false),
+                 trainPlan ? *trainPlan : planMemory(program, true))
+      .run();
 }
 
 } // namespace fgc

@@ -41,7 +41,12 @@ struct CppOutput {
 // Inline weights beyond this many bytes are refused (use Blob or File).
 inline constexpr size_t kMaxInlineWeightBytes = size_t(64) << 20;
 
-Expected<CppOutput> emitCpp(const KernelProgram &program, const CppOptions &options);
+// The arena follows the memory plans given (compiler/memory/MemoryPlan.h); without them, the
+// default plans (with reuse) of the program's functions.
+struct MemoryPlan;
+Expected<CppOutput> emitCpp(const KernelProgram &program, const CppOptions &options,
+                            const MemoryPlan *predictPlan = nullptr,
+                            const MemoryPlan *trainPlan = nullptr);
 
 // Defaults for CppOptions from the model name: "mnist_model" -> namespace mnist_model, class
 // MnistModel.

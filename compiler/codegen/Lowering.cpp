@@ -302,8 +302,8 @@ public:
     FGC_TRY(lowerGraph(g, "", identity, values));
     for (size_t i = 0; i < g.outputs.size(); ++i) {
       int id = values.at(g.outputs[i]);
-      p_.outputNames.push_back(g.outputs[i]->producer->layer->name);
-      FGC_TRY(bindOutput(static_cast<int>(i), id, g.outputs[i]->producer->layer->name));
+      p_.outputNames.push_back(g.outputName(i));
+      FGC_TRY(bindOutput(static_cast<int>(i), id, g.outputName(i)));
     }
     return Status::ok();
   }
@@ -416,7 +416,7 @@ private:
       const Layer &layer = *op.layer;
       if (layer.className == "InputLayer")
         continue; // bound by the caller
-      std::string path = prefix + layer.name;
+      std::string path = prefix + op.path();
       std::vector<int> ins;
       for (const Value *v : op.inputs)
         ins.push_back(values.at(v));
@@ -625,7 +625,7 @@ Status Lowerer::lowerLosses(const Graph &g, const std::map<const Value *, int> &
   for (const auto &spec : g.training.losses()) {
     bool matched = false;
     for (size_t i = 0; i < g.outputs.size(); ++i)
-      if (spec.output().empty() || spec.output() == g.outputLayer(i).name) {
+      if (spec.output().empty() || spec.output() == g.outputName(i)) {
         lossOf[i] = &spec;
         matched = true;
       }
@@ -659,20 +659,20 @@ Status Lowerer::lowerLosses(const Graph &g, const std::map<const Value *, int> &
     t.dtype = schema::FLOAT32;
     t.shape = cls == "SparseCategoricalCrossentropy" ? std::vector<Dim>{predBuf.shape[0]}
                                                      : predBuf.shape;
-    t.name = unique("target_" + identifier(g.outputLayer(i).name));
-    t.description = "target of " + g.outputLayer(i).name + " " + shapeToString(t.shape);
+    t.name = unique("target_" + identifier(g.outputName(i)));
+    t.description = "target of " + g.outputName(i) + " " + shapeToString(t.shape);
     int target = add(t);
     p_.targets.push_back(target);
     p_.targetOutputs.push_back(static_cast<int>(i));
     int dy = gradientBuffer(p_, grad_, pred);
     if (grad_.written.count(dy))
-      return Error::format("model '{}': output '{}' has two losses", g.name, g.outputLayer(i).name);
+      return Error::format("model '{}': output '{}' has two losses", g.name, g.outputName(i));
     grad_.written.insert(dy);
     const auto &shape = p_.buffers[size_t(root(pred))].shape;
     SymSize rows = SymSize::product(shape, 0, shape.size() - 1);
     SymSize cols = SymSize::product(shape, shape.size() - 1, shape.size());
     double weight = lossOf[i]->weight() == 0 ? 1.0 : lossOf[i]->weight();
-    KernelProgram::Loss loss{g.outputLayer(i).name, cls, weight, p_.numAccumulators++};
+    KernelProgram::Loss loss{g.outputName(i), cls, weight, p_.numAccumulators++};
     p_.losses.push_back(loss);
     auto buf = [](int id) { Arg a; a.kind = Arg::Kind::Buffer; a.buffer = id; return a; };
     auto sz = [](const SymSize &v) { Arg a; a.kind = Arg::Kind::Size; a.size = v; return a; };
@@ -705,7 +705,7 @@ Status Lowerer::lowerLosses(const Graph &g, const std::map<const Value *, int> &
       return Error::format("model '{}': loss '{}' for output '{}' is not supported (supported: "
                            "SparseCategoricalCrossentropy, CategoricalCrossentropy, "
                            "BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError, Huber)",
-                           g.name, lossOf[i]->class_name(), g.outputLayer(i).name);
+                           g.name, lossOf[i]->class_name(), g.outputName(i));
     }
     args.push_back(flt(weight));
     args.push_back(out);

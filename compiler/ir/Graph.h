@@ -67,6 +67,11 @@ struct Op {
   std::vector<Value *> inputs;
   std::vector<std::unique_ptr<Value>> outputs;
   AttrMap kwargs;
+  // The nested models this op was inlined from ("encoder/"; compiler/passes/InlineNested):
+  // the op's full layer path is scope + layer->name. Empty for the model's own ops.
+  std::string scope;
+
+  std::string path() const { return scope + layer->name; }
 };
 
 class Graph {
@@ -79,12 +84,22 @@ public:
   std::vector<std::unique_ptr<Op>> ops;       // topological order
   std::vector<Value *> inputs;                // InputLayer op outputs, in model order
   std::vector<Value *> outputs;
+  // Ops that passes took out of `ops`, kept alive so that Layer::calls stays valid.
+  std::vector<std::unique_ptr<Op>> removedOps;
 
   Layer *findLayer(const std::string &name) const;
   // The InputLayer of input i.
   const Layer &inputLayer(size_t i) const { return *inputs[i]->producer->layer; }
-  // The layer producing output i (the name Keras gives that output).
+  // The layer producing output i.
   const Layer &outputLayer(size_t i) const { return *outputs[i]->producer->layer; }
+  // The name Keras gives output i: its producing layer's, unless a pass replaced the producer
+  // (inlining a nested model makes its last inner layer the producer; the output keeps the
+  // nested model's name).
+  std::string outputName(size_t i) const {
+    return i < outputNames.size() && !outputNames[i].empty() ? outputNames[i]
+                                                             : outputLayer(i).name;
+  }
+  std::vector<std::string> outputNames; // per output; empty entries: the producer's name
   int64_t countParams() const;
   int64_t countTrainableParams() const;
 };

@@ -86,6 +86,14 @@ struct OpDef {
   std::function<Expected<std::vector<ImportedWeight>>(const Layer &layer,
                                                       std::vector<ImportedWeight> weights)>
       importWeights;
+  // False when two calls on the same inputs may differ (Dropout's random masks) or update state
+  // (BatchNormalization's moving averages in training): such calls are never merged by CSE.
+  bool pure = true;
+  // Floating-point operations of one call for one sample (a multiply-add counts 2), from the
+  // per-sample shapes of the inputs and outputs (batch axis dropped, other None dimensions
+  // resolved), for `fgc compile --report`. Empty: one per output element.
+  using Shapes = std::vector<std::vector<int64_t>>;
+  std::function<double(const Layer &, const Shapes &inputs, const Shapes &outputs)> flops;
 };
 
 // Infers one call of `layer` (ctx.layer): checks the number of inputs, runs the shape function,

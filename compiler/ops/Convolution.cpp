@@ -110,6 +110,13 @@ static Status convGradient(LowerContext &ctx, const char *fn) {
 static void registerConv2D(OpRegistry &r) {
   OpDef d;
   d.className = "Conv2D";
+  d.flops = [](const Layer &l, const OpDef::Shapes &in, const OpDef::Shapes &out) {
+    auto k = l.attrs().ints("kernel_size");
+    double n = 2.0 * double(k[0] * k[1] * in[0].back() / l.attrs().i("groups"));
+    for (int64_t x : out[0])
+      n *= double(x);
+    return n;
+  };
   d.summary = "2D convolution, NHWC, kernel (kh, kw, in/groups, filters).";
   d.attrs = convAttrs();
   d.attrs.push_back(intAttr("groups", 1));
@@ -154,6 +161,13 @@ static void registerConv2D(OpRegistry &r) {
 static void registerConv2DTranspose(OpRegistry &r) {
   OpDef d;
   d.className = "Conv2DTranspose";
+  d.flops = [](const Layer &l, const OpDef::Shapes &in, const OpDef::Shapes &) {
+    auto k = l.attrs().ints("kernel_size");
+    double n = 2.0 * double(k[0] * k[1] * l.attrs().i("filters"));
+    for (int64_t x : in[0])
+      n *= double(x);
+    return n;
+  };
   d.summary = "Transposed 2D convolution, NHWC, kernel (kh, kw, filters, in).";
   d.attrs = convAttrs();
   d.attrs.push_back(nullableInts("output_padding"));

@@ -32,6 +32,12 @@ static void registerInputLayer(OpRegistry &r) {
 static void registerDense(OpRegistry &r) {
   OpDef d;
   d.className = "Dense";
+  d.flops = [](const Layer &, const OpDef::Shapes &in, const OpDef::Shapes &out) {
+    double n = 2.0 * double(in[0].back());
+    for (int64_t x : out[0])
+      n *= double(x);
+    return n;
+  };
   d.summary = "Densely connected layer: activation(x @ kernel + bias) on the last axis.";
   d.attrs = {requiredInt("units"), activationAttr()};
   addKernelBiasAttrs(d.attrs);
@@ -180,6 +186,7 @@ static void registerActivation(OpRegistry &r) {
 static void registerDropout(OpRegistry &r) {
   OpDef d;
   d.className = "Dropout";
+  d.pure = false; // a random mask per call
   d.summary = "Inverted dropout: zeroes a fraction `rate` in training, identity at inference.";
   d.attrs = {floatAttr("rate", 0.0), nullableInts("noise_shape"), nullableInt("seed")};
   d.attrs[0].required = true;

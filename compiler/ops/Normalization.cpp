@@ -6,6 +6,7 @@ namespace fgc::ops {
 void registerNormalizationOps(OpRegistry &r) {
   OpDef d;
   d.className = "BatchNormalization";
+  d.pure = false; // training updates the moving averages per call
   d.summary = "Normalizes with batch statistics in training, moving averages at inference.";
   d.attrs = {intAttr("axis", -1),
              floatAttr("momentum", 0.99),

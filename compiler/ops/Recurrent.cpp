@@ -158,6 +158,12 @@ static OpDef recurrentLayer(const RecurrentKind &k, const std::string &summary) 
   d.className = k.className;
   d.summary = summary;
   d.attrs = recurrentAttrs(k);
+  // Per step: the gates' GEMMs on [x, h], then about ten elementwise operations per unit.
+  d.flops = [&k](const Layer &l, const OpDef::Shapes &in, const OpDef::Shapes &) {
+    double units = double(l.attrs().i("units"));
+    double steps = double(in[0][0]), features = double(in[0][1]);
+    return steps * (2.0 * k.gates * units * (features + units) + 10 * units);
+  };
   d.minInputs = 1;
   d.maxInputs = 1 + k.numStates;
   d.inferTypes = [&k](const OpContext &ctx) -> Expected<std::vector<TensorType>> {

@@ -77,6 +77,20 @@ void compareValue(double got, double ref, double scale, Comparison &c, const std
 
 } // namespace
 
+// The memory plan of the last run: no two tensors live at the same time share a byte (brute
+// force over every pair), and with reuse the arena is within 10% of the most bytes live at once.
+static void checkArena(const fgc::rt::ArenaPlan &plan) {
+  INFO("arena " << plan.bytes() << " bytes, lower bound " << plan.lowerBound() << ", naive "
+                << plan.naiveBytes());
+  CHECK(plan.validate() == "");
+  CHECK(plan.bytes() >= plan.lowerBound());
+#if !defined(FGC_OPT_LEVEL) || FGC_OPT_LEVEL > 0
+  CHECK(double(plan.bytes()) <= 1.10 * double(plan.lowerBound()));
+#else
+  CHECK(plan.bytes() == plan.naiveBytes());
+#endif
+}
+
 TEST_CASE("generated code matches the PyTorch reference", "[models]") {
   generated::Model model = makeModel();
   for (const auto &dirName : fixtureDirs()) {
@@ -92,6 +106,7 @@ TEST_CASE("generated code matches the PyTorch reference", "[models]") {
       // A second run reuses the output tensors and the arena: results must not change.
       std::vector<fgc::rt::Tensor> first = outputs;
       model.predict(inputs.data(), outputs.data());
+      checkArena(model.arenaPlan());
 
       for (const auto &od : meta["output_details"]) {
         size_t i = od["index"].get<size_t>();

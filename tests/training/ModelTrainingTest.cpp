@@ -155,6 +155,21 @@ double expectedAfter(const nlohmann::json &opt, double w, double g) {
 
 } // namespace
 
+// The memory plan of the last training step: no two tensors live at the same time share a byte
+// (brute force over every pair), and with reuse the arena is within 10% of the most bytes live
+// at once.
+static void checkArena(const fgc::rt::ArenaPlan &plan) {
+  INFO("training arena " << plan.bytes() << " bytes, lower bound " << plan.lowerBound()
+                         << ", naive " << plan.naiveBytes());
+  CHECK(plan.validate() == "");
+  CHECK(plan.bytes() >= plan.lowerBound());
+#if !defined(FGC_OPT_LEVEL) || FGC_OPT_LEVEL > 0
+  CHECK(double(plan.bytes()) <= 1.10 * double(plan.lowerBound()));
+#else
+  CHECK(plan.bytes() == plan.naiveBytes());
+#endif
+}
+
 TEST_CASE("training steps match PyTorch autograd", "[training][models]") {
   for (const auto &dirName : fixtureDirs()) {
     fs::path dir(dirName);
@@ -185,6 +200,7 @@ TEST_CASE("training steps match PyTorch autograd", "[training][models]") {
             targets.push_back(toFloatTensor(fgc::runtime::readNpy((dir / t["file"].get<std::string>()).string())));
         REQUIRE(inputs.size() == size_t(generated::Model::kNumInputs));
         model.trainStep(inputs.data(), targets.data(), logs.data());
+        checkArena(model.trainArenaPlan());
         // fgc runs tf.keras 2.x's epsilon-outside RMSprop: later steps' losses are the
         // fixture's tf2 ones.
         const auto &losses = step > 1 && rmsprop ? meta["loss_values_tf2"] : meta["loss_values"];

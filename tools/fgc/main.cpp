@@ -13,6 +13,9 @@
 #include "compiler/codegen/CppEmitter.h"
 #include "compiler/codegen/Lowering.h"
 #include "compiler/ir/OpRegistry.h"
+#include "compiler/memory/MemoryPlan.h"
+#include "compiler/passes/PassManager.h"
+#include "compiler/report/CompileReport.h"
 #include "compiler/support/AtomicFile.h"
 #include "compiler/report/Plot.h"
 #include "compiler/report/Summary.h"
@@ -125,12 +128,47 @@ std::string baseName(const std::string &path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// What `fgc compile` optimizes and reports.
+struct OptimizeOptions {
+  int optLevel = 2;
+  std::vector<std::string> disable, printAfter, outputs;
+  bool report = false;
+  std::string reportJson;
+  int64_t reportBatch = 32;
+};
+
 int compileModel(fgc::Graph &g, const std::string &model, const std::string &output,
                  std::string headerPath, const std::string &ns, const std::string &className,
                  const std::string &weightsMode, std::string weightsPath, bool inferenceOnly,
-                 const fgc::TrainingOptions &training) {
+                 const fgc::TrainingOptions &training, const OptimizeOptions &opt) {
   if (auto s = fgc::initializeWeights(g); !s)
     return fail(s.error().withContext(model));
+  // The architecture and training config (with the command line's overrides) as the user wrote
+  // them, before any pass rewrites the graph: what save() writes.
+  auto schema = fgc::graphToModel(g, fgc::WeightsMode::None);
+  if (!schema)
+    return fail(schema.error().withContext(model));
+  schema->clear_weights_file();
+  std::string modelSchema = fgc::serializeModel(*schema, fgc::ModelFormat::Binary);
+  fgc::PipelineOptions po;
+  po.optLevel = opt.optLevel;
+  po.disabled = {opt.disable.begin(), opt.disable.end()};
+  po.printAfter = {opt.printAfter.begin(), opt.printAfter.end()};
+  po.pass.outputs = opt.outputs;
+  po.print = [](const std::string &pass, const std::string &ir) {
+    fmt::print("// ----- IR after {} -----\n{}\n", pass, ir);
+  };
+  if (auto s = fgc::checkPassNames(po.disabled, false); !s)
+    return fail(s.error());
+  if (auto s = fgc::checkPassNames(po.printAfter, true); !s)
+    return fail(s.error());
+  if (!opt.outputs.empty() && opt.optLevel == 0)
+    return fail(fgc::Error("--outputs needs dead-node elimination: use -O1 or -O2"));
+  if (!opt.outputs.empty() && po.disabled.count("dead-node-elimination"))
+    return fail(fgc::Error("--outputs needs the dead-node-elimination pass, which is disabled"));
+  auto graphPasses = fgc::runGraphPasses(g, po);
+  if (!graphPasses)
+    return fail(graphPasses.error().withContext(model));
   auto program = fgc::lowerForInference(g);
   if (!program)
     return fail(program.error().withContext(model));
@@ -140,6 +178,31 @@ int compileModel(fgc::Graph &g, const std::string &model, const std::string &out
       return fail(s.error().withContext(model));
   for (const auto &w : program->warnings)
     fmt::print(stderr, "fgc: warning: {}: {}\n", model, w);
+  auto programPasses = fgc::runProgramPasses(*program, po);
+  if (!programPasses)
+    return fail(programPasses.error().withContext(model));
+  // Memory: liveness-based reuse from -O1 on.
+  bool reuse = opt.optLevel >= 1;
+  fgc::MemoryPlan predictPlan = fgc::planMemory(*program, false, reuse);
+  fgc::MemoryPlan trainPlan = fgc::planMemory(*program, true, reuse);
+  if (opt.report || !opt.reportJson.empty()) {
+    fgc::ReportInput ri;
+    ri.graph = &g;
+    ri.program = &*program;
+    ri.passes = *graphPasses;
+    ri.passes.insert(ri.passes.end(), programPasses->begin(), programPasses->end());
+    ri.predictPlan = &predictPlan;
+    ri.trainPlan = program->training ? &trainPlan : nullptr;
+    ri.optLevel = opt.optLevel;
+    ri.batch = opt.reportBatch;
+    if (opt.report)
+      fmt::print("{}\n", fgc::reportText(ri));
+    if (!opt.reportJson.empty()) {
+      if (auto s = fgc::writeFileAtomic(opt.reportJson, fgc::reportJson(ri)); !s)
+        return fail(s.error());
+      fmt::print("wrote {}\n", opt.reportJson);
+    }
+  }
   std::string stem = stemOf(output);
   if (headerPath.empty())
     headerPath = stem + ".h";
@@ -157,13 +220,8 @@ int compileModel(fgc::Graph &g, const std::string &model, const std::string &out
     o.weightsFileName = baseName(blobPath);
   if (o.weights == fgc::WeightsEmbedding::File)
     o.weightsFileName = weightsPath.empty() ? baseName(fgcwPath) : weightsPath;
-  // The architecture and training config (with the command line's overrides), for save().
-  auto schema = fgc::graphToModel(g, fgc::WeightsMode::None);
-  if (!schema)
-    return fail(schema.error().withContext(model));
-  schema->clear_weights_file();
-  o.modelSchema = fgc::serializeModel(*schema, fgc::ModelFormat::Binary);
-  auto out = fgc::emitCpp(*program, o);
+  o.modelSchema = std::move(modelSchema);
+  auto out = fgc::emitCpp(*program, o, &predictPlan, &trainPlan);
   if (!out)
     return fail(out.error().withContext(model));
   std::vector<std::pair<std::string, const std::string *>> files = {{headerPath, &out->header},
@@ -268,6 +326,28 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"SGD", "RMSprop", "Adam", "AdamW", "Adagrad"}));
   compile->add_option("--learning-rate", learningRate, "Override the optimizer's learning rate")
       ->check(CLI::PositiveNumber);
+  OptimizeOptions opt;
+  compile->add_option("-O", opt.optLevel,
+                      "Optimization level: 0 (no passes, no memory reuse), 1 (inlining, dead "
+                      "nodes, memory reuse), 2 (everything; the default)")
+      ->check(CLI::Range(0, 2));
+  compile->add_option("--disable-pass", opt.disable, "Skip this pass (repeatable, or a,b)")
+      ->delimiter(',');
+  compile->add_option("--print-ir-after", opt.printAfter,
+                      "Print the IR after this pass (repeatable, or a,b; `all`: after every "
+                      "pass, `input`: before the first)")
+      ->delimiter(',');
+  compile->add_option("--outputs", opt.outputs,
+                      "Keep only these outputs (output layer names, a,b), removing what only the "
+                      "others need")
+      ->delimiter(',');
+  compile->add_flag("--report", opt.report,
+                    "Print what the passes did, fused groups, the schedule, arena sizes, "
+                    "parameter bytes and FLOPs");
+  compile->add_option("--report-json", opt.reportJson, "Write the same report as JSON");
+  compile->add_option("--report-batch", opt.reportBatch,
+                      "The batch size of the report's arena figures (default 32)")
+      ->check(CLI::PositiveNumber);
   compile->add_option("--weights-path", weightsPath,
                       "file mode: where the program looks for the weights by default (default: "
                       "OUTPUT-stem.fgcw); the file is written beside OUTPUT");
@@ -361,7 +441,7 @@ int main(int argc, char **argv) {
   }
   if (compile->parsed())
     return compileModel(g, model, output, headerPath, ns, className, weightsMode, weightsPath,
-                        inferenceOnly, trainingOptions);
+                        inferenceOnly, trainingOptions, opt);
   if (exportWeights->parsed()) {
     if (auto s = fgc::initializeWeights(g); !s)
       return fail(s.error().withContext(model));

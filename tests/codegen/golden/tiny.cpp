@@ -201,36 +201,33 @@ void Tiny::predict(const fgc::rt::Tensor *inputs, fgc::rt::Tensor *outputs) {
   // Kernel parameters.
   const fgc_conv2d_params p_conv_s0 = {batch, 6, 6, 1, 3, 3, 2, 2, 2, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU};
 
-  // Arena: every intermediate tensor at a 64-byte aligned offset, then scratch.
-  size_t offset = 0;
-  const size_t o_in_words = offset; // words (None, None)
-  offset += alignUp(sizeof(int32_t) * size_t(batch * words_dim1));
-  const size_t o_conv = offset; // conv (None, 3, 3, 2)
-  offset += alignUp(sizeof(float) * size_t(batch * 18));
-  const size_t o_embed = offset; // embed (None, None, 3)
-  offset += alignUp(sizeof(float) * size_t(batch * words_dim1 * 3));
-  const size_t o_pool = offset; // pool (None, 3)
-  offset += alignUp(sizeof(float) * size_t(batch * 3));
-  const size_t o_proj = offset; // proj (None, 3)
-  offset += alignUp(sizeof(float) * size_t(batch * 3));
-  size_t scratchFloats = 0;
-  scratchFloats = std::max(scratchFloats, fgc_conv2d_scratch_size(&p_conv_s0));
-  const size_t o_scratch = offset;
-  offset += sizeof(float) * scratchFloats;
-  [[maybe_unused]] char *arena = static_cast<char *>(arena_.reserve(offset));
-  float *scratch = reinterpret_cast<float *>(arena + o_scratch);
+  // Arena: 6 slots (tensors, kernel scratch), each live from its first to its last call;
+  // the runtime places them so that slots live at the same time never share bytes.
+  static constexpr int32_t kLive[6][2] = {
+      {0, 1}, {0, 3}, {1, 2}, {2, 4}, {3, 4}, {0, 0}};
+  const size_t sizes[6] = {
+      alignUp(sizeof(int32_t) * size_t(batch * words_dim1)), // in_words: words (None, None)
+      alignUp(sizeof(float) * size_t(batch * 18)), // conv: conv (None, 3, 3, 2)
+      alignUp(sizeof(float) * size_t(batch * words_dim1 * 3)), // embed: embed (None, None, 3)
+      alignUp(sizeof(float) * size_t(batch * 3)), // pool: pool (None, 3)
+      alignUp(sizeof(float) * size_t(batch * 3)), // proj: proj (None, 3)
+      alignUp(sizeof(float) * fgc_conv2d_scratch_size(&p_conv_s0)), // scratch of conv
+  };
+  [[maybe_unused]] const size_t *at = arenaPlan_.place(sizes, kLive, 6);
+  [[maybe_unused]] char *arena = static_cast<char *>(arena_.reserve(arenaPlan_.bytes()));
+  float *scratch = nullptr;
 
   // Tensors.
   const float *in_image = inputs[0].data<float>(); // image (None, 6, 6, 1)
-  const int32_t *in_words = fgc::rt::asIndices(inputs[1], reinterpret_cast<int32_t *>(arena + o_in_words)); // words (None, None)
-  float *conv = reinterpret_cast<float *>(arena + o_conv); // conv (None, 3, 3, 2)
+  const int32_t *in_words = fgc::rt::asIndices(inputs[1], reinterpret_cast<int32_t *>(arena + at[0])); // words (None, None)
+  float *conv = reinterpret_cast<float *>(arena + at[1]); // conv (None, 3, 3, 2)
   const float *w_conv_kernel = weights_[0]; // conv/kernel (3, 3, 1, 2)
   const float *w_conv_bias = weights_[1]; // conv/bias (2,)
   auto *flatten = conv; // flatten (None, 18) (a view)
-  float *embed = reinterpret_cast<float *>(arena + o_embed); // embed (None, None, 3)
+  float *embed = reinterpret_cast<float *>(arena + at[2]); // embed (None, None, 3)
   const float *w_embed_embeddings = weights_[2]; // embed/embeddings (5, 3)
-  float *pool = reinterpret_cast<float *>(arena + o_pool); // pool (None, 3)
-  float *proj = reinterpret_cast<float *>(arena + o_proj); // proj (None, 3)
+  float *pool = reinterpret_cast<float *>(arena + at[3]); // pool (None, 3)
+  float *proj = reinterpret_cast<float *>(arena + at[4]); // proj (None, 3)
   const float *w_proj_kernel = weights_[3]; // proj/kernel (18, 3)
   const float *w_proj_bias = weights_[4]; // proj/bias (3,)
   float *sum = outputs[1].data<float>(); // sum (None, 3)
@@ -239,6 +236,7 @@ void Tiny::predict(const fgc::rt::Tensor *inputs, fgc::rt::Tensor *outputs) {
   const float *w_head_bias = weights_[6]; // head/bias (2,)
 
   // conv (Conv2D): (None, 6, 6, 1) -> (None, 3, 3, 2)
+  scratch = reinterpret_cast<float *>(arena + at[5]);
   check(fgc_conv2d(&p_conv_s0, in_image, w_conv_kernel, w_conv_bias, conv, scratch), "conv");
 
   // flatten (Flatten): (None, 3, 3, 2) -> (None, 18)

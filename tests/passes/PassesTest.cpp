@@ -1,0 +1,288 @@
+// The passes on small hand-built models: the IR before and after each pass (golden text), cases
+// where nothing may change, and the pipeline's options. Numeric equivalence of optimized and
+// unoptimized code is checked on every sample by the model and training fixtures, which run at
+// -O0 and -O2 (tests/models, tests/training).
+#include "compiler/codegen/Lowering.h"
+#include "compiler/ir/IRPrinter.h"
+#include "compiler/memory/MemoryPlan.h"
+#include "compiler/passes/PassManager.h"
+#include "compiler/report/CompileReport.h"
+#include "frontend/GraphBuilder.h"
+#include "frontend/Initializers.h"
+
+#include <fgc/keras.h>
+
+#include <catch2/catch.hpp>
+
+using namespace fgc::keras;
+
+namespace {
+
+std::unique_ptr<fgc::Graph> graphOf(const Model &m) {
+  auto g = fgc::buildGraph(m.get_config());
+  REQUIRE(g);
+  REQUIRE(fgc::initializeWeights(**g));
+  return std::move(*g);
+}
+
+fgc::Changes runPass(std::unique_ptr<fgc::GraphPass> pass, fgc::Graph &g,
+                     const fgc::PassOptions &o = {}) {
+  auto changes = pass->run(g, o);
+  REQUIRE(changes);
+  return *changes;
+}
+
+// An encoder nested in a model, a shared layer called twice on the same input, two outputs.
+Model nestedModel() {
+  clear_session();
+  auto inner = Input({8}, {.name = "inner_in"});
+  auto h = layers::Dense(4, {.activation = "relu", .name = "enc_dense"})(inner);
+  Model encoder(inner, h, "encoder");
+  auto x = Input({8}, {.name = "x"});
+  auto e = encoder(x);
+  auto shared = layers::Dense(4, {.name = "shared"});
+  auto a = shared(e);
+  auto b = shared(e);
+  auto sum = layers::add({a, b}, {.name = "sum"});
+  auto aux = layers::Dense(2, {.name = "aux"})(e);
+  auto out = layers::Dense(3, {.name = "out"})(sum);
+  return Model(std::vector<Tensor>{x}, std::vector<Tensor>{out, aux}, "nested");
+}
+
+} // namespace
+
+TEST_CASE("the IR printer shows ops, nested models and non-default attributes", "[passes]") {
+  auto g = graphOf(nestedModel());
+  CHECK(fgc::printGraph(*g) ==
+        "model nested\n"
+        "  %x = InputLayer x : (None, 8)\n"
+        "  %encoder = Functional encoder(%x) : (None, 4)\n"
+        "  %shared = Dense shared(%encoder) {units=4} : (None, 4)\n"
+        "  %shared#1 = Dense shared(%encoder) {units=4} : (None, 4)\n"
+        "  %sum = Add sum(%shared, %shared#1) : (None, 4)\n"
+        "  %out = Dense out(%sum) {units=3} : (None, 3)\n"
+        "  %aux = Dense aux(%encoder) {units=2} : (None, 2)\n"
+        "  return %out, %aux\n"
+        "\n"
+        "model encoder\n"
+        "  %inner_in = InputLayer inner_in : (None, 8)\n"
+        "  %enc_dense = Dense enc_dense(%inner_in) {activation='relu', units=4} : (None, 4)\n"
+        "  return %enc_dense\n");
+}
+
+TEST_CASE("inline-nested copies a nested model's ops under its path", "[passes]") {
+  auto g = graphOf(nestedModel());
+  auto changes = runPass(fgc::createInlineNestedPass(), *g);
+  CHECK(changes == fgc::Changes{"inlined encoder (2 ops)"});
+  CHECK(fgc::printGraph(*g) ==
+        "model nested\n"
+        "  %x = InputLayer x : (None, 8)\n"
+        "  %encoder/enc_dense = Dense encoder/enc_dense(%x) {activation='relu', units=4} : (None, 4)\n"
+        "  %shared = Dense shared(%encoder/enc_dense) {units=4} : (None, 4)\n"
+        "  %shared#1 = Dense shared(%encoder/enc_dense) {units=4} : (None, 4)\n"
+        "  %sum = Add sum(%shared, %shared#1) : (None, 4)\n"
+        "  %out = Dense out(%sum) {units=3} : (None, 3)\n"
+        "  %aux = Dense aux(%encoder/enc_dense) {units=2} : (None, 2)\n"
+        "  return %out, %aux\n");
+  SECTION("nothing left to inline: no change") {
+    CHECK(runPass(fgc::createInlineNestedPass(), *g).empty());
+  }
+  SECTION("the weights keep their nested path") {
+    auto program = fgc::lowerForInference(*g);
+    REQUIRE(program);
+    CHECK(program->params[0].layerPath == "encoder/enc_dense");
+  }
+}
+
+TEST_CASE("dead-node-elimination removes what no output needs", "[passes]") {
+  auto g = graphOf(nestedModel());
+  runPass(fgc::createInlineNestedPass(), *g);
+  std::string before = fgc::printGraph(*g);
+  // Every op feeds an output: nothing changes.
+  CHECK(runPass(fgc::createDeadNodeEliminationPass(), *g).empty());
+  CHECK(fgc::printGraph(*g) == before);
+  // Without `aux`, its Dense is dead.
+  fgc::PassOptions o;
+  o.outputs = {"out"};
+  auto changes = runPass(fgc::createDeadNodeEliminationPass(), *g, o);
+  CHECK(changes == fgc::Changes{"dropped output aux", "removed aux"});
+  CHECK(fgc::printGraph(*g).find("aux") == std::string::npos);
+  CHECK(fgc::printGraph(*g).find("  return %out\n") != std::string::npos);
+}
+
+TEST_CASE("dead-node-elimination keeps only the requested outputs", "[passes]") {
+  clear_session();
+  auto x = Input({4}, {.name = "x"});
+  auto h = layers::Dense(4, {.name = "h"})(x);
+  auto p = layers::Dense(2, {.name = "p"})(h);
+  auto q = layers::Dense(3, {.name = "q"})(h);
+  Model m(std::vector<Tensor>{x}, std::vector<Tensor>{p, q}, "two_heads");
+  auto g = graphOf(m);
+  fgc::PassOptions o;
+  o.outputs = {"q"};
+  auto changes = runPass(fgc::createDeadNodeEliminationPass(), *g, o);
+  CHECK(changes == fgc::Changes{"dropped output p", "removed p"});
+  CHECK(fgc::printGraph(*g) == "model two_heads\n"
+                               "  %x = InputLayer x : (None, 4)\n"
+                               "  %h = Dense h(%x) {units=4} : (None, 4)\n"
+                               "  %q = Dense q(%h) {units=3} : (None, 3)\n"
+                               "  return %q\n");
+  SECTION("an unknown output is an error naming the outputs") {
+    auto g2 = graphOf(m);
+    o.outputs = {"r"};
+    auto r = fgc::createDeadNodeEliminationPass()->run(*g2, o);
+    REQUIRE(!r);
+    CHECK(r.error().message() == "model 'two_heads' has no output 'r' (outputs: p, q)");
+  }
+}
+
+TEST_CASE("cse merges calls of one layer on the same inputs", "[passes]") {
+  auto g = graphOf(nestedModel());
+  runPass(fgc::createInlineNestedPass(), *g);
+  auto changes = runPass(fgc::createCommonSubexpressionPass(), *g);
+  CHECK(changes == fgc::Changes{"shared call 1 is call 0 again: merged"});
+  CHECK(fgc::printGraph(*g).find("%sum = Add sum(%shared, %shared)") != std::string::npos);
+  SECTION("a second run changes nothing") {
+    CHECK(runPass(fgc::createCommonSubexpressionPass(), *g).empty());
+  }
+}
+
+TEST_CASE("cse never merges Dropout calls (random masks)", "[passes]") {
+  clear_session();
+  auto x = Input({4}, {.name = "x"});
+  auto drop = layers::Dropout(0.5, {.name = "drop"});
+  auto sum = layers::add({drop(x), drop(x)}, {.name = "sum"});
+  Model m(x, sum, "dropouts");
+  auto g = graphOf(m);
+  std::string before = fgc::printGraph(*g);
+  CHECK(runPass(fgc::createCommonSubexpressionPass(), *g).empty());
+  CHECK(fgc::printGraph(*g) == before);
+}
+
+TEST_CASE("fuse-activation folds an Activation layer into the Dense before it", "[passes]") {
+  clear_session();
+  auto x = Input({4}, {.name = "x"});
+  auto h = layers::Dense(4, {.name = "h"})(x);
+  auto a = layers::Activation("relu", {.name = "act"})(h);
+  auto s = layers::Activation("softmax", {.name = "probs"})(layers::Dense(3, {.name = "o"})(a));
+  Model m(x, s, "acts");
+  auto g = graphOf(m);
+  auto program = fgc::lowerForInference(*g);
+  REQUIRE(program);
+  std::string before = fgc::printProgram(*program, false);
+  CHECK(before == "program acts (predict)\n"
+                  "  // h (Dense): (None, 4) -> (None, 4)\n"
+                  "  fgc_dense(%in_x, %w_h_kernel, %w_h_bias, %h, 1*batch, 4, 4, FGC_ACT_LINEAR)\n"
+                  "  // act (Activation): (None, 4) -> (None, 4)\n"
+                  "  fgc_activation(FGC_ACT_RELU, %h, %act, 1*batch, 4)\n"
+                  "  // o (Dense): (None, 4) -> (None, 3)\n"
+                  "  fgc_dense(%act, %w_o_kernel, %w_o_bias, %o, 1*batch, 4, 3, FGC_ACT_LINEAR)\n"
+                  "  // probs (Activation): (None, 3) -> (None, 3)\n"
+                  "  fgc_activation(FGC_ACT_SOFTMAX, %o, %probs, 1*batch, 3)\n");
+  auto changes = fgc::createFuseActivationPass()->run(*program, {});
+  REQUIRE(changes);
+  // Softmax is not elementwise: it stays a separate call.
+  CHECK(*changes == fgc::Changes{"h + act: FGC_ACT_RELU applied in h's epilogue"});
+  CHECK(fgc::printProgram(*program, false) ==
+        "program acts (predict)\n"
+        "  // h (Dense): (None, 4) -> (None, 4); fused with act (Activation): (None, 4) -> (None, 4)\n"
+        "  fgc_dense(%in_x, %w_h_kernel, %w_h_bias, %act, 1*batch, 4, 4, FGC_ACT_RELU)\n"
+        "  // o (Dense): (None, 4) -> (None, 3)\n"
+        "  fgc_dense(%act, %w_o_kernel, %w_o_bias, %o, 1*batch, 4, 3, FGC_ACT_LINEAR)\n"
+        "  // probs (Activation): (None, 3) -> (None, 3)\n"
+        "  fgc_activation(FGC_ACT_SOFTMAX, %o, %probs, 1*batch, 3)\n");
+  SECTION("a second run changes nothing") {
+    auto again = fgc::createFuseActivationPass()->run(*program, {});
+    REQUIRE(again);
+    CHECK(again->empty());
+  }
+}
+
+TEST_CASE("the pipeline follows -O levels, --disable-pass and --print-ir-after", "[passes]") {
+  auto run = [](fgc::PipelineOptions o) {
+    auto g = graphOf(nestedModel());
+    auto records = fgc::runGraphPasses(*g, o);
+    REQUIRE(records);
+    std::vector<std::string> ran;
+    for (const auto &r : *records)
+      if (r.ran)
+        ran.push_back(r.name);
+    return ran;
+  };
+  fgc::PipelineOptions o;
+  o.optLevel = 0;
+  CHECK(run(o).empty());
+  o.optLevel = 1;
+  CHECK(run(o) == std::vector<std::string>{"inline-nested", "dead-node-elimination"});
+  o.optLevel = 2;
+  CHECK(run(o) == std::vector<std::string>{"inline-nested", "dead-node-elimination", "cse"});
+  o.disabled = {"cse"};
+  CHECK(run(o) == std::vector<std::string>{"inline-nested", "dead-node-elimination"});
+  std::vector<std::string> printed;
+  o.printAfter = {"all"};
+  o.print = [&](const std::string &pass, const std::string &) { printed.push_back(pass); };
+  run(o);
+  CHECK(printed == std::vector<std::string>{"input", "inline-nested", "dead-node-elimination"});
+  auto bad = fgc::checkPassNames({"fuse"}, false);
+  REQUIRE(!bad);
+  CHECK(bad.error().message() == "unknown pass 'fuse' (passes: inline-nested, "
+                                 "dead-node-elimination, cse, fuse-activation)");
+}
+
+TEST_CASE("memory plans: live ranges over the schedule, no reuse at -O0", "[passes][memory]") {
+  clear_session();
+  auto x = Input({16}, {.name = "x"});
+  auto h = x;
+  for (int units : {32, 64, 48, 16, 8})
+    h = layers::Dense(units, {.activation = "relu"})(h);
+  auto g = graphOf(Model(x, h, "chain"));
+  auto program = fgc::lowerForInference(*g);
+  REQUIRE(program);
+  auto plan = fgc::planMemory(*program, false, true);
+  auto flat = fgc::planMemory(*program, false, false);
+  for (int64_t batch : {1, 7, 64}) {
+    auto reused = fgc::evaluateArena(*program, plan, {batch});
+    auto naive = fgc::evaluateArena(*program, flat, {batch});
+    INFO("batch " << batch);
+    CHECK(reused.validation.empty());
+    CHECK(naive.validation.empty());
+    CHECK(reused.arenaBytes >= reused.lowerBound);
+    CHECK(double(reused.arenaBytes) <= 1.10 * double(reused.lowerBound));
+    CHECK(reused.arenaBytes < naive.arenaBytes);
+    CHECK(naive.arenaBytes == naive.naiveBytes);
+  }
+}
+
+TEST_CASE("the compile report lists passes, fusions, arena figures and FLOPs", "[passes][report]") {
+  auto g = graphOf(nestedModel());
+  fgc::PipelineOptions o;
+  auto records = fgc::runGraphPasses(*g, o);
+  REQUIRE(records);
+  auto program = fgc::lowerForInference(*g);
+  REQUIRE(program);
+  auto plan = fgc::planMemory(*program, false);
+  fgc::ReportInput in;
+  in.graph = g.get();
+  in.program = &*program;
+  in.passes = *records;
+  in.predictPlan = &plan;
+  in.batch = 1000;
+  std::string text = fgc::reportText(in);
+  INFO(text);
+  CHECK(text.find("  inline-nested            1 change(s)\n    inlined encoder (2 ops)\n") !=
+        std::string::npos);
+  CHECK(text.find("  cse                      1 change(s)\n") != std::string::npos);
+  CHECK(text.find("encoder/enc_dense: Dense + bias + FGC_ACT_RELU in one kernel") !=
+        std::string::npos);
+  // After inlining and CSE: encoder/enc_dense (4), shared (4), sum (4) in the arena (the outputs
+  // are the caller's tensors); at batch 1000 each is 16,000 bytes.
+  // (`aux` keeps encoder/enc_dense live until the end: all three are live at the Add.)
+  CHECK(text.find("predict    arena 48.0 KB (1.000x the lower bound 48.0 KB), naive sum 48.0 KB, "
+                  "3 tensors") != std::string::npos);
+  // 2 * (8*4 + 4*4 + 4*2 + 4*3) multiply-adds, plus one per element of the Add's output.
+  CHECK(text.find("FLOPs per sample: 140 ") != std::string::npos);
+  std::string json = fgc::reportJson(in);
+  CHECK(json.find("\"predict\": {\"arena_bytes\": 48000, \"lower_bound_bytes\": 48000, "
+                  "\"naive_bytes\": 48000, \"tensors\": 3, \"valid\": true}") !=
+        std::string::npos);
+}
