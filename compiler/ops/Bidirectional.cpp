@@ -4,13 +4,15 @@
 // Config: `layer` is the wrapped layer as a nested object, {class_name: "LSTM", config: {...}}
 // with Keras's LSTM / GRU config keys (its `name` is accepted and ignored); `merge_mode`;
 // `backward_layer` must be None (Keras then derives the backward layer from `layer` with
-// go_backwards flipped). Weights, in Keras's order: forward_kernel, forward_recurrent_kernel,
+// go_backwards flipped) or exactly that layer (Keras 3 writes it out). Weights, in Keras's order: forward_kernel, forward_recurrent_kernel,
 // forward_bias, then backward_kernel, backward_recurrent_kernel, backward_bias, each in the
 // wrapped class's own layout (Recurrent.h). Outputs: the merged output (or forward and backward
 // outputs with merge_mode None), then with return_state the forward layer's final states and
 // the backward layer's. With return_sequences the backward output is reversed back to input
 // order before merging, as Keras does.
 #include "compiler/ops/Recurrent.h"
+
+#include <google/protobuf/util/message_differencer.h>
 
 namespace fgc::ops {
 
@@ -22,8 +24,9 @@ struct Wrapped {
   AttrMap config;
 };
 
-Expected<Wrapped> wrappedLayer(const Attrs &a, const std::string &layerText) {
-  const auto &obj = a.get("layer").obj();
+Expected<Wrapped> wrappedLayer(const Attrs &a, const std::string &layerText,
+                               const std::string &key = "layer") {
+  const auto &obj = a.get(key).obj();
   Wrapped w;
   w.kind = recurrentKind(obj.class_name());
   if (!w.kind)
@@ -218,9 +221,21 @@ void registerBidirectional(OpRegistry &r) {
     auto w = wrappedLayer(ctx);
     if (!w)
       return w.error();
-    if (!ctx.attrs().isNone("backward_layer"))
-      return ctx.error("an explicit backward_layer is not supported (leave it None: the "
-                       "backward layer is then the wrapped layer with go_backwards flipped)");
+    if (!ctx.attrs().isNone("backward_layer")) {
+      // Keras 3 always writes backward_layer; it is fine when it is the wrapped layer with
+      // go_backwards flipped (what None means).
+      auto back = wrappedLayer(ctx.attrs(), ctx.layer.describe(), "backward_layer");
+      if (!back)
+        return back.error();
+      AttrMap mirrored = back->config;
+      mirrored["go_backwards"] = makeBool(!Attrs(back->config).b("go_backwards"));
+      bool same = back->kind == w->kind && mirrored.size() == w->config.size();
+      for (const auto &[k, v] : w->config)
+        same = same && mirrored.count(k) && google::protobuf::util::MessageDifferencer::Equals(mirrored.at(k), v);
+      if (!same)
+        return ctx.error("an explicit backward_layer other than the wrapped layer with "
+                         "go_backwards flipped is not supported");
+    }
     Attrs inner(w->config);
     FGC_TRY(checkRecurrent(ctx, *w->kind, inner, ctx.inputs, "wrapped " + w->kind->className + ": "));
     std::vector<TensorType> one = recurrentOutputs(*w->kind, inner, ctx.input());

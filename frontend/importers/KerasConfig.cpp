@@ -191,6 +191,38 @@ Expected<std::string> layerDtype(const Json &v, const std::string &what) {
   return Error::format("{}: cannot read its dtype {}", what, shortJson(v));
 }
 
+// A layer config nested in another layer's config (Bidirectional's `layer`): the same clean-up
+// as a top-level layer's — dtype policies become their names, keys that change nothing are
+// dropped — so the wrapping op sees Keras's plain keys.
+Expected<Json> cleanNestedLayer(const Json &v, const std::string &what) {
+  const Json *cls = field(v, "class_name");
+  const Json *cfg = field(v, "config");
+  if (!cls || !cls->is_string() || !cfg || !cfg->is_object())
+    return v;
+  const OpDef *def = OpRegistry::global().find(cls->get<std::string>());
+  Json out = Json::object();
+  out["class_name"] = *cls;
+  Json c = Json::object();
+  for (const auto &[key, value] : cfg->items()) {
+    if (key == "dtype") {
+      auto d = layerDtype(value, what);
+      if (!d)
+        return d.error();
+      c[key] = *d;
+      continue;
+    }
+    bool known = key == "name";
+    if (def)
+      for (const auto &spec : def->attrs)
+        known |= spec.name == key;
+    if (!known && (isIgnoredKey(key) || isNeutral(value)))
+      continue;
+    c[key] = value;
+  }
+  out["config"] = std::move(c);
+  return out;
+}
+
 // One tensor reference as the file writes it, before renumbering.
 struct RawRef {
   std::string layer;
@@ -549,6 +581,13 @@ private:
       // Keras 3 may write an activation as a serialized function object.
       const Json *v = &value;
       Json unwrapped;
+      if (spec->kind == AttrKind::Object && value.is_object() && field(value, "class_name")) {
+        auto cleaned = cleanNestedLayer(value, what + ": " + k);
+        if (!cleaned)
+          return cleaned.error().withContext(log_.fileName);
+        unwrapped = cleaned.take();
+        v = &unwrapped;
+      }
       if (spec->kind == AttrKind::String && value.is_object()) {
         if (const Json *c = field(value, "config"); c && c->is_string())
           unwrapped = *c;

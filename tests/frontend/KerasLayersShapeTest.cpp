@@ -207,7 +207,15 @@ TEST_CASE("Bidirectional wraps LSTM and GRU", "[shapes][keras_layers]") {
   CHECK_THAT(errorOf("Bidirectional", {{"layer", wrapped("GRU", gru)},
                                        {"backward_layer", wrapped("GRU", gru)}},
                      in),
-             Catch::Contains("backward_layer is not supported"));
+             Catch::Contains("an explicit backward_layer other than the wrapped layer with "
+                             "go_backwards flipped is not supported"));
+  // Keras 3 writes the derived backward layer out: accepted, same shapes as without it.
+  AttrMap mirrored = gru;
+  mirrored["go_backwards"] = makeBool(true);
+  CHECK(shapes(*single("Bidirectional", {{"layer", wrapped("GRU", gru)},
+                                         {"backward_layer", wrapped("GRU", mirrored)}},
+                       in)) ==
+        shapes(*single("Bidirectional", {{"layer", wrapped("GRU", gru)}}, in)));
   CHECK_THAT(errorOf("Bidirectional", {{"layer", wrapped("GRU", gru)}}, {N, 4}),
              Catch::Contains("wrapped GRU: expects a rank-3 input"));
 }

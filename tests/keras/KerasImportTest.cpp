@@ -76,7 +76,10 @@ const std::vector<CorpusEntry> &corpus() {
       {"keras2/dl4j_tfkeras_cnn2d_113_conv2dtranspose.h5", "",
        {"SpatialDropout2D", "ZeroPadding2D", "Cropping2D"}, ""},
       {"keras2/dl4j_embedding_lstm_tensorflow_2.h5", "", {}, ""},
-      {"keras2/dl4j_keras_attention.h5", "", {"Attention"}, ""},
+      // Keras applies this file's Attention to rank-2 (batch, 32) tensors, which attends across
+      // the batch (scores of shape (batch, batch)); fgc refuses rather than mixing samples.
+      {"keras2/dl4j_keras_attention.h5", "", {"Attention"},
+       "layer 'attention' (Attention): expects a rank-3 input (batch, steps, dim), got (None, 32)"},
       {"keras2/kotlindl_toyresnet_modelConfig.json", "keras2/kotlindl_toyresnet_weights.h5", {},
        ""},
       {"keras2/kotlindl_toyresnet_weights.h5", "", {},

@@ -97,6 +97,10 @@ void compareGradients(const generated::Model &model, const fs::path &dir,
                       const nlohmann::json &meta, int step) {
   bool rmsprop = meta["optimizer"]["class_name"].get<std::string>() == "RMSprop";
   std::string key = step == 1 ? "grad" : rmsprop ? "grad_step2_tf2" : "grad_step2";
+  // Fixtures of several SGD steps on a schedule (lr_schedules.py) store no gradients: SGD is
+  // linear in the gradient, so their weights after each step already pin it.
+  if (!fs::exists(dir / key))
+    return;
   for (const auto &prm : meta["params"]) {
     std::string path = prm["path"].get<std::string>();
     INFO("step " << step << ", gradient of " << path);
@@ -105,7 +109,8 @@ void compareGradients(const generated::Model &model, const fs::path &dir,
     const float *got = model.gradientData(index);
     REQUIRE(got != nullptr);
     Reference ref = readReference(dir, prm, key);
-    int64_t cols = generated::Model::weightShape(index).back();
+    auto shape = generated::Model::weightShape(index);
+    int64_t cols = shape.empty() ? 1 : shape.back(); // scalar weights: Attention's scale
     double scale = 0;
     for (float v : ref.values)
       scale = std::max(scale, double(std::fabs(v)));

@@ -62,6 +62,9 @@ public:
   void save(const std::string &path) const;
   void load(const std::string &path);
 
+  // The arena placement of the last predict (sizes, offsets, bounds; for tests and tools).
+  const fgc::rt::ArenaPlan &arenaPlan() const { return arenaPlan_; }
+
 private:
   fgc::rt::Weights weights_;
   fgc::rt::Arena arena_;
