@@ -157,4 +157,22 @@ struct KernelProgram {
   LearningRateSchedule schedule;
 };
 
+// The buffer an alias finally views (the buffer itself when it is not an alias).
+inline int rootOf(const KernelProgram &p, int id) {
+  while (p.buffers[size_t(id)].kind == Buffer::Kind::Alias)
+    id = p.buffers[size_t(id)].aliasOf;
+  return id;
+}
+
+// Appends every buffer an argument mentions (structs and lists included) to `out`.
+inline void buffersOf(const Arg &a, std::vector<int> &out) {
+  if (a.kind == Arg::Kind::Buffer && a.buffer >= 0)
+    out.push_back(a.buffer);
+  for (int id : a.buffers)
+    if (id >= 0)
+      out.push_back(id);
+  for (const Arg &f : a.fields)
+    buffersOf(f, out);
+}
+
 } // namespace fgc

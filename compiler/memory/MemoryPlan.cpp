@@ -9,23 +9,6 @@ namespace fgc {
 
 namespace {
 
-int rootOf(const KernelProgram &p, int id) {
-  while (p.buffers[size_t(id)].kind == Buffer::Kind::Alias)
-    id = p.buffers[size_t(id)].aliasOf;
-  return id;
-}
-
-// Every buffer an argument mentions (structs and lists included).
-void buffersOf(const Arg &a, std::vector<int> &out) {
-  if (a.kind == Arg::Kind::Buffer && a.buffer >= 0)
-    out.push_back(a.buffer);
-  for (int id : a.buffers)
-    if (id >= 0)
-      out.push_back(id);
-  for (const Arg &f : a.fields)
-    buffersOf(f, out);
-}
-
 bool inArena(const Buffer &b) {
   return b.kind == Buffer::Kind::Activation || (b.kind == Buffer::Kind::Input && b.indexInput);
 }

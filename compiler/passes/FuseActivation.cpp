@@ -15,22 +15,6 @@ namespace fgc {
 
 namespace {
 
-int rootOf(const KernelProgram &p, int id) {
-  while (p.buffers[size_t(id)].kind == Buffer::Kind::Alias)
-    id = p.buffers[size_t(id)].aliasOf;
-  return id;
-}
-
-void buffersOf(const Arg &a, std::vector<int> &out) {
-  if (a.kind == Arg::Kind::Buffer && a.buffer >= 0)
-    out.push_back(a.buffer);
-  for (int id : a.buffers)
-    if (id >= 0)
-      out.push_back(id);
-  for (const Arg &f : a.fields)
-    buffersOf(f, out);
-}
-
 // The activation-epilogue argument of a call (top level or in its parameter struct), or null.
 Arg *epilogue(KernelCall &k) {
   Arg *found = nullptr;
