@@ -105,11 +105,7 @@ Expected<KerasImportResult> importArchive(const std::string &bytes, ImportLog &l
   KerasImportResult r;
   r.format = KerasFormat::Archive;
   if (!options.weightsPath.empty()) {
-    auto weights = readWeightsFile(options.weightsPath, *model);
-    if (!weights)
-      return weights.error();
-    ImportLog weightsLog{options.weightsPath, {}};
-    FGC_TRY(attachWeights(*model, *weights, weightsLog));
+    FGC_TRY(attachWeightsFile(*model, options.weightsPath));
     r.hasWeights = true;
   } else if (*weightsBytes) {
     auto file = Hdf5File::openImage(std::move(**weightsBytes), log.fileName + ":model.weights.h5");

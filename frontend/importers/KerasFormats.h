@@ -18,5 +18,7 @@ Expected<KerasImportResult> importArchive(const std::string &bytes, ImportLog &l
 
 // Weights for a mapped model from a separate HDF5 file (save_weights or full model).
 Expected<LayerWeights> readWeightsFile(const std::string &path, const schema::Model &model);
+// readWeightsFile, then attachWeights with messages naming that file.
+Status attachWeightsFile(schema::Model &model, const std::string &path);
 
 } // namespace fgc::importers

@@ -18,6 +18,14 @@ Expected<LayerWeights> readWeightsFile(const std::string &path, const schema::Mo
   return readLegacyWeights(*file, group, model);
 }
 
+Status attachWeightsFile(schema::Model &model, const std::string &path) {
+  auto weights = readWeightsFile(path, model);
+  if (!weights)
+    return weights.error();
+  ImportLog log{path, {}};
+  return attachWeights(model, *weights, log);
+}
+
 Expected<KerasImportResult> importHdf5(const std::string &path, ImportLog &log,
                                        const KerasImportOptions &options) {
   auto file = Hdf5File::open(path);
@@ -56,11 +64,7 @@ Expected<KerasImportResult> importHdf5(const std::string &path, ImportLog &log,
   KerasImportResult r;
   r.format = KerasFormat::Hdf5;
   if (!options.weightsPath.empty()) {
-    auto weights = readWeightsFile(options.weightsPath, *model);
-    if (!weights)
-      return weights.error();
-    ImportLog weightsLog{options.weightsPath, {}};
-    FGC_TRY(attachWeights(*model, *weights, weightsLog));
+    FGC_TRY(attachWeightsFile(*model, options.weightsPath));
     r.hasWeights = true;
   } else if (file->hasGroup("model_weights")) {
     auto weights = readLegacyWeights(*file, "model_weights", *model);

@@ -21,11 +21,7 @@ Expected<KerasImportResult> importJson(const std::string &bytes, ImportLog &log,
   KerasImportResult r;
   r.format = KerasFormat::Json;
   if (!options.weightsPath.empty()) {
-    auto weights = readWeightsFile(options.weightsPath, *model);
-    if (!weights)
-      return weights.error();
-    ImportLog weightsLog{options.weightsPath, {}};
-    FGC_TRY(attachWeights(*model, *weights, weightsLog));
+    FGC_TRY(attachWeightsFile(*model, options.weightsPath));
     r.hasWeights = true;
   } else {
     FGC_TRY(validateModel(*model, log));
