@@ -188,6 +188,66 @@ TEST_CASE("fgc_conv2d spanning several scratch tiles matches a direct convolutio
   checkAgainst(y, naiveConv(p, x, k, bias));
 }
 
+// The activations the direct path applies itself (ReLU) or after each row (the others).
+static void activate(fgc_activation_kind act, std::vector<float> &y, int64_t channels) {
+  for (size_t i = 0; i < y.size(); i += size_t(channels)) {
+    double maxValue = y[i], sum = 0;
+    for (int64_t c = 0; c < channels; ++c)
+      maxValue = std::max<double>(maxValue, y[i + size_t(c)]);
+    for (int64_t c = 0; c < channels; ++c) {
+      float &v = y[i + size_t(c)];
+      if (act == FGC_ACT_RELU)
+        v = std::max(v, 0.0f);
+      else if (act == FGC_ACT_TANH)
+        v = static_cast<float>(std::tanh(double(v)));
+      else if (act == FGC_ACT_SOFTMAX)
+        sum += std::exp(double(v) - maxValue);
+    }
+    if (act == FGC_ACT_SOFTMAX)
+      for (int64_t c = 0; c < channels; ++c) {
+        float &v = y[i + size_t(c)];
+        v = static_cast<float>(std::exp(double(v) - maxValue) / sum);
+      }
+  }
+}
+
+TEST_CASE("fgc_conv2d with channel counts a multiple of 16 (the direct path in every variant) "
+          "matches a direct convolution",
+          "[runtime][conv]") {
+  // 16 to 80 output channels (every block size and a remainder block), output widths that
+  // leave every pixel-block tail, strides, dilation, padding on every side, bias or none,
+  // ReLU in the loop and other activations after it, several padded chunks (the last).
+  const fgc_conv2d_params cases[] = {
+      {2, 11, 13, 5, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU},
+      {1, 9, 9, 64, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU},
+      {3, 12, 17, 3, 3, 3, 32, 2, 2, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
+      {2, 10, 10, 7, 3, 2, 48, 1, 1, 2, 2, FGC_PADDING_SAME, FGC_ACT_TANH},
+      {2, 8, 30, 4, 1, 3, 80, 1, 2, 1, 1, FGC_PADDING_VALID, FGC_ACT_SOFTMAX},
+      {1, 5, 5, 16, 5, 5, 16, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
+      {2, 14, 23, 6, 4, 4, 16, 3, 2, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU},
+      {30, 32, 32, 32, 3, 3, 16, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
+  };
+  unsigned seed = 60;
+  for (const fgc_conv2d_params &p : cases) {
+    INFO("batch " << p.batch << ", " << p.in_h << "x" << p.in_w << "x" << p.in_c << " -> "
+                  << p.out_c << ", kernel " << p.kernel_h << "x" << p.kernel_w << ", padding "
+                  << p.padding << ", activation " << p.activation);
+    std::vector<float> x = randomVector(p.batch * p.in_h * p.in_w * p.in_c, seed++, 1.0f);
+    std::vector<float> k = randomVector(p.kernel_h * p.kernel_w * p.in_c * p.out_c, seed++, 0.3f);
+    std::vector<float> bias = randomVector(p.out_c, seed++, 1.0f);
+    const bool withBias = seed % 2 == 0;
+    if (!withBias)
+      std::fill(bias.begin(), bias.end(), 0.0f);
+    std::vector<float> expected = naiveConv(p, x, k, bias);
+    activate(p.activation, expected, p.out_c);
+    std::vector<float> scratch(fgc_conv2d_scratch_size(&p));
+    std::vector<float> y = sentinel(int64_t(expected.size()));
+    REQUIRE(fgc_conv2d(&p, x.data(), k.data(), withBias ? bias.data() : nullptr, y.data(),
+                       scratch.data()) == FGC_OK);
+    checkAgainst(y, expected);
+  }
+}
+
 TEST_CASE("fgc_conv2d_transpose spanning several scratch tiles matches a direct scatter",
           "[runtime][conv]") {
   fgc_conv2d_params p{9, 16, 16, 4, 3, 3, 64, 2, 2, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR};
