@@ -24,7 +24,7 @@ namespace {
 
 // Floats of scratch the kernels aim for: big enough for efficient GEMM tiles,
 // small enough to stay cache- and memory-friendly.
-constexpr int64_t ScratchTarget = int64_t(1) << 20;
+using direct::ScratchTarget;
 
 struct Geometry {
   int64_t outH = 0, outW = 0, padTop = 0, padLeft = 0;
@@ -142,115 +142,31 @@ void gatherTransposeRow(const fgc_conv2d_params &p, const Geometry &g, const flo
 
 // ---------------------------------------------------------------- direct convolution
 
-// The input region the direct convolution reads, (h, w) from the window's top-left
-// corner at output (0, 0); `copy`: it is not simply the input (padding on some side),
-// so chunks of images are copied into a zero-bordered buffer first.
-struct DirectInput {
-  int64_t h = 0, w = 0;
-  bool copy = false;
-};
-
-DirectInput directInput(const fgc_conv2d_params &p, const Geometry &g) {
-  DirectInput d;
-  d.h = (g.outH - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1;
-  d.w = (g.outW - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1;
-  d.copy = g.padTop != 0 || g.padLeft != 0 || d.h > p.in_h || d.w > p.in_w;
-  return d;
-}
-
-// Images per padded chunk.
-int64_t directChunk(const fgc_conv2d_params &p, const DirectInput &d) {
-  return std::clamp<int64_t>(ScratchTarget / (d.h * d.w * p.in_c), 1, p.batch);
-}
-
-// Floats of scratch the direct path needs (a padded chunk), whichever variant runs:
-// the scratch size is asked of the baseline library, the kernel may be another.
-int64_t directScratch(const fgc_conv2d_params &p, const Geometry &g) {
-  DirectInput d = directInput(p, g);
-  return d.copy ? directChunk(p, d) * d.h * d.w * p.in_c : 0;
-}
-
-bool useDirect(const fgc_conv2d_params &p) { return p.out_c % direct::Width == 0; }
-
-// Copies images [n0, n0 + images) into `dst` as (images, d.h, d.w, in_c) with zeros
-// outside the input.
-void padImages(const fgc_conv2d_params &p, const Geometry &g, const DirectInput &d,
-               const float *input, int64_t n0, int64_t images, float *dst) {
-  const int64_t c = p.in_c;
-  const int64_t x0 = std::clamp<int64_t>(g.padLeft, 0, d.w);
-  const int64_t x1 = std::clamp<int64_t>(g.padLeft + p.in_w, x0, d.w);
-#pragma omp parallel for num_threads(threadsFor(images * d.h * d.w * c)) schedule(static)
-  for (int64_t r = 0; r < images * d.h; ++r) {
-    int64_t n = r / d.h, y = r % d.h, iy = y - g.padTop;
-    float *row = dst + r * d.w * c;
-    if (iy < 0 || iy >= p.in_h) {
-      std::fill(row, row + d.w * c, 0.0f);
-      continue;
-    }
-    const float *src = input + ((n0 + n) * p.in_h + iy) * p.in_w * c;
-    std::fill(row, row + x0 * c, 0.0f);
-    std::memcpy(row + x0 * c, src + (x0 - g.padLeft) * c, sizeof(float) * (x1 - x0) * c);
-    std::fill(row + x1 * c, row + d.w * c, 0.0f);
-  }
-}
-
-void convolveDirect(const fgc_conv2d_params &p, const Geometry &g, const float *input,
-                    const float *kernel, const float *bias, float *output, float *scratch) {
-  const DirectInput d = directInput(p, g);
-  direct::Plan q{};
-  q.kh = p.kernel_h;
-  q.kw = p.kernel_w;
-  q.inC = p.in_c;
-  q.outC = p.out_c;
-  q.strideH = p.stride_h;
-  q.strideW = p.stride_w;
-  q.dilH = p.dilation_h;
-  q.dilW = p.dilation_w;
-  q.outH = g.outH;
-  q.outW = g.outW;
-  q.inH = d.copy ? d.h : p.in_h;
-  q.inW = d.copy ? d.w : p.in_w;
-  q.rowStride = q.inW * p.in_c;
-  q.imageStride = q.inH * q.rowStride;
-  q.relu = p.activation == FGC_ACT_RELU;
-  const bool otherActivation = !q.relu && p.activation != FGC_ACT_LINEAR;
-  const int64_t outImage = g.outH * g.outW * p.out_c;
-  const int64_t chunk = d.copy ? directChunk(p, d) : p.batch;
-  const int64_t macsPerRow = g.outW * p.out_c * p.kernel_h * p.kernel_w * p.in_c;
-  for (int64_t n0 = 0; n0 < p.batch; n0 += chunk) {
-    const int64_t images = std::min(chunk, p.batch - n0);
-    const float *src = input + n0 * p.in_h * p.in_w * p.in_c;
-    if (d.copy) {
-      padImages(p, g, d, input, n0, images, scratch);
-      src = scratch;
-    }
-    const int64_t rows = images * g.outH;
-    auto runRow = [&](int64_t r) {
-      int64_t n = r / g.outH, oy = r % g.outH;
-      float *outRow = output + (n0 + n) * outImage + oy * g.outW * p.out_c;
-      direct::row(q, src + n * q.imageStride + oy * p.stride_h * q.rowStride, kernel, bias,
-                  outRow);
-      if (otherActivation)
-        applyActivation(p.activation, outRow, g.outW, p.out_c);
-    };
-    // Rows are independent and each sums in a fixed order: any split gives the same bits.
-    int64_t threads = std::min<int64_t>({int64_t(numThreads()), rows,
-                                         rows * macsPerRow / (int64_t(1) << 21)});
-    if (threads <= 1 || omp_in_parallel()) {
-      for (int64_t r = 0; r < rows; ++r)
-        runRow(r);
-      continue;
-    }
-#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(static)
-    for (int64_t r = 0; r < rows; ++r)
-      runRow(r);
-  }
+direct::Conv directConv(const fgc_conv2d_params &p, const Geometry &g) {
+  direct::Conv c;
+  c.batch = p.batch;
+  c.inH = p.in_h;
+  c.inW = p.in_w;
+  c.inC = p.in_c;
+  c.kh = p.kernel_h;
+  c.kw = p.kernel_w;
+  c.outC = p.out_c;
+  c.strideH = p.stride_h;
+  c.strideW = p.stride_w;
+  c.dilH = p.dilation_h;
+  c.dilW = p.dilation_w;
+  c.outH = g.outH;
+  c.outW = g.outW;
+  c.padTop = g.padTop;
+  c.padLeft = g.padLeft;
+  c.activation = p.activation;
+  return c;
 }
 
 // The scratch Conv2D asks for: im2col tiles or padded chunks, whichever is larger.
 int64_t convScratch(const fgc_conv2d_params &p, const Geometry &g) {
   int64_t cols = isPointwise(p) ? 0 : convTileRows(p, g) * p.kernel_h * p.kernel_w * p.in_c;
-  return std::max(cols, directScratch(p, g));
+  return std::max(cols, direct::scratchFloats(directConv(p, g)));
 }
 
 // Conv2D of `input` given the output geometry: the direct convolution when the
@@ -262,8 +178,8 @@ void convolve(const fgc_conv2d_params &p, const Geometry &g, const float *input,
   const int64_t depth = p.kernel_h * p.kernel_w * p.in_c;
   const int64_t total = p.batch * g.outH * g.outW;
   const int64_t outC = p.out_c;
-  if (useDirect(p) && !isPointwise(p)) {
-    convolveDirect(p, g, input, kernel, bias, output, scratch);
+  if (direct::Conv c = directConv(p, g); direct::applies(c) && !isPointwise(p)) {
+    direct::run(c, input, kernel, bias, output, scratch);
     return;
   }
   if (isPointwise(p) && g.padTop == 0 && g.padLeft == 0) {

@@ -82,6 +82,7 @@ struct Plan {
   int64_t rowStride;      // floats between input rows
   int64_t imageStride;    // floats between input images
   bool relu;
+  bool accumulate; // add to the output's values (no activation) instead of writing it
 };
 
 // Sums for output pixels [0, P) of one output row (P consecutive x positions),
@@ -95,7 +96,13 @@ inline void block(const Plan &q, const float *in, const float *kernel, const flo
   for (int j = 0; j < P; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
-      acc[j][v] = bias ? load(bias + v * Width) : zero();
+      acc[j][v] = q.accumulate ? load(out + j * q.outC + v * Width) : zero();
+  if (bias)
+#pragma GCC unroll 16
+    for (int j = 0; j < P; ++j)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        acc[j][v] = q.accumulate ? acc[j][v] + load(bias + v * Width) : load(bias + v * Width);
   const int64_t pixelStep = q.strideW * q.inC;
   for (int64_t ky = 0; ky < q.kh; ++ky) {
     const float *inRow = in + ky * q.dilH * q.rowStride;
@@ -181,6 +188,127 @@ inline void row(const Plan &q, const float *inRow, const float *kernel, const fl
     if constexpr (MaxVectors > 3)
       rowChannels<3>(q, inRow, kernel, bias, outRow, v * Width);
     break;
+  }
+}
+
+// One convolution as the direct path sees it (Conv2D's terms: it reads `input`
+// (batch, inH, inW, inC) and writes (batch, outH, outW, outC)).
+struct Conv {
+  int64_t batch = 0, inH = 0, inW = 0, inC = 0;
+  int64_t kh = 0, kw = 0, outC = 0;
+  int64_t strideH = 1, strideW = 1, dilH = 1, dilW = 1;
+  int64_t outH = 0, outW = 0, padTop = 0, padLeft = 0;
+  fgc_activation_kind activation = FGC_ACT_LINEAR;
+  bool accumulate = false; // add to the output (activation must be linear)
+};
+
+// Floats of scratch the kernels aim for (a chunk of padded images).
+constexpr int64_t ScratchTarget = int64_t(1) << 20;
+
+inline bool applies(const Conv &c) { return c.outC % Width == 0; }
+
+// The input region the loop reads, (h, w) from the window's top-left corner at
+// output (0, 0); `copy`: it is not simply the input (padding on some side), so
+// chunks of images are copied into a zero-bordered buffer first.
+struct Region {
+  int64_t h = 0, w = 0;
+  bool copy = false;
+};
+
+inline Region region(const Conv &c) {
+  Region r;
+  r.h = (c.outH - 1) * c.strideH + (c.kh - 1) * c.dilH + 1;
+  r.w = (c.outW - 1) * c.strideW + (c.kw - 1) * c.dilW + 1;
+  r.copy = c.padTop != 0 || c.padLeft != 0 || r.h > c.inH || r.w > c.inW;
+  return r;
+}
+
+// Images per padded chunk.
+inline int64_t chunkImages(const Conv &c, const Region &r) {
+  return std::clamp<int64_t>(ScratchTarget / (r.h * r.w * c.inC), 1, c.batch);
+}
+
+// Floats of scratch run() needs. It does not depend on the variant: scratch
+// sizes are asked of the baseline library, the kernel may be another variant's.
+inline int64_t scratchFloats(const Conv &c) {
+  Region r = region(c);
+  return r.copy ? chunkImages(c, r) * r.h * r.w * c.inC : 0;
+}
+
+// Copies images [n0, n0 + images) into `dst` as (images, r.h, r.w, inC), zeros
+// outside the input.
+inline void padImages(const Conv &c, const Region &r, const float *input, int64_t n0,
+                      int64_t images, float *dst) {
+  const int64_t ch = c.inC;
+  const int64_t x0 = std::clamp<int64_t>(c.padLeft, 0, r.w);
+  const int64_t x1 = std::clamp<int64_t>(c.padLeft + c.inW, x0, r.w);
+#pragma omp parallel for num_threads(threadsFor(images * r.h * r.w * ch)) schedule(static)
+  for (int64_t k = 0; k < images * r.h; ++k) {
+    int64_t n = k / r.h, y = k % r.h, iy = y - c.padTop;
+    float *dst_row = dst + k * r.w * ch;
+    if (iy < 0 || iy >= c.inH) {
+      std::fill(dst_row, dst_row + r.w * ch, 0.0f);
+      continue;
+    }
+    const float *src = input + ((n0 + n) * c.inH + iy) * c.inW * ch;
+    std::fill(dst_row, dst_row + x0 * ch, 0.0f);
+    std::memcpy(dst_row + x0 * ch, src + (x0 - c.padLeft) * ch, sizeof(float) * (x1 - x0) * ch);
+    std::fill(dst_row + x1 * ch, dst_row + r.w * ch, 0.0f);
+  }
+}
+
+// The convolution; `kernel` is (kh, kw, inC, outC), `bias` (outC) or null.
+// Requires applies(c).
+inline void run(const Conv &c, const float *input, const float *kernel, const float *bias,
+                float *output, float *scratch) {
+  const Region r = region(c);
+  Plan q{};
+  q.kh = c.kh;
+  q.kw = c.kw;
+  q.inC = c.inC;
+  q.outC = c.outC;
+  q.strideH = c.strideH;
+  q.strideW = c.strideW;
+  q.dilH = c.dilH;
+  q.dilW = c.dilW;
+  q.outH = c.outH;
+  q.outW = c.outW;
+  q.inH = r.copy ? r.h : c.inH;
+  q.inW = r.copy ? r.w : c.inW;
+  q.rowStride = q.inW * c.inC;
+  q.imageStride = q.inH * q.rowStride;
+  q.relu = c.activation == FGC_ACT_RELU;
+  q.accumulate = c.accumulate;
+  const bool otherActivation = !q.relu && c.activation != FGC_ACT_LINEAR;
+  const int64_t outImage = c.outH * c.outW * c.outC;
+  const int64_t chunk = r.copy ? chunkImages(c, r) : c.batch;
+  const int64_t macsPerRow = c.outW * c.outC * c.kh * c.kw * c.inC;
+  for (int64_t n0 = 0; n0 < c.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, c.batch - n0);
+    const float *src = input + n0 * c.inH * c.inW * c.inC;
+    if (r.copy) {
+      padImages(c, r, input, n0, images, scratch);
+      src = scratch;
+    }
+    const int64_t rows = images * c.outH;
+    auto runRow = [&](int64_t k) {
+      int64_t n = k / c.outH, oy = k % c.outH;
+      float *outRow = output + (n0 + n) * outImage + oy * c.outW * c.outC;
+      row(q, src + n * q.imageStride + oy * c.strideH * q.rowStride, kernel, bias, outRow);
+      if (otherActivation)
+        applyActivation(c.activation, outRow, c.outW, c.outC);
+    };
+    // Rows are independent and each sums in a fixed order: any split gives the same bits.
+    const int64_t threads = std::min<int64_t>(
+        {int64_t(numThreads()), rows, rows * macsPerRow / (int64_t(1) << 21)});
+    if (threads <= 1 || omp_in_parallel()) {
+      for (int64_t k = 0; k < rows; ++k)
+        runRow(k);
+      continue;
+    }
+#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(static)
+    for (int64_t k = 0; k < rows; ++k)
+      runRow(k);
   }
 }
 

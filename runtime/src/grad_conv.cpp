@@ -11,6 +11,12 @@
 // dcols = im2col(dz), dinput = dcols K and dkernel = dcols^T input. Tiles
 // depend only on the shapes and are summed in order, so results do not
 // depend on the thread count.
+//
+// With stride 1, Conv2D's dinput is itself a Conv2D of dz (the full
+// correlation with the kernel flipped in space and its channel axes swapped);
+// when the input channel count suits the direct convolution (direct_conv.h) it
+// runs that way instead of a GEMM into tiles plus col2im.
+#include "direct_conv.h"
 #include "grad_common.h"
 
 #include <algorithm>
@@ -149,6 +155,41 @@ void scatterTile(const Window &w, const float *cols, int64_t first, int64_t rows
   }
 }
 
+// Conv2D's dinput as a stride-1 convolution of dz (see the top of the file).
+direct::Conv inputGradConv(const fgc_conv2d_params &p, const Window &w, bool accumulate) {
+  direct::Conv c;
+  c.batch = p.batch;
+  c.inH = w.gridH;
+  c.inW = w.gridW;
+  c.inC = p.out_c;
+  c.kh = p.kernel_h;
+  c.kw = p.kernel_w;
+  c.outC = p.in_c;
+  c.dilH = p.dilation_h;
+  c.dilW = p.dilation_w;
+  c.outH = p.in_h;
+  c.outW = p.in_w;
+  c.padTop = (p.kernel_h - 1) * p.dilation_h - w.padTop;
+  c.padLeft = (p.kernel_w - 1) * p.dilation_w - w.padLeft;
+  c.accumulate = accumulate;
+  return c;
+}
+
+bool stride1(const fgc_conv2d_params &p) { return p.stride_h == 1 && p.stride_w == 1; }
+
+// The kernel (kh, kw, in_c, out_c) as inputGradConv's: (kh, kw, out_c, in_c), spatially
+// reversed.
+void flipForInputGrad(const fgc_conv2d_params &p, const float *kernel, float *flipped) {
+  const int64_t taps = p.kernel_h * p.kernel_w, inC = p.in_c, outC = p.out_c;
+  for (int64_t t = 0; t < taps; ++t) {
+    const float *src = kernel + (taps - 1 - t) * inC * outC;
+    float *dst = flipped + t * outC * inC;
+    for (int64_t ci = 0; ci < inC; ++ci)
+      for (int64_t co = 0; co < outC; ++co)
+        dst[co * inC + ci] = src[ci * outC + co];
+  }
+}
+
 int checkBackward(const char *name, const fgc_conv2d_params *p, const float *input,
                   const float *kernel, const float *z, const float *y, const float *dy,
                   const float *dinput, const float *dkernel, const float *scratch) {
@@ -180,7 +221,11 @@ size_t fgc_conv2d_backward_scratch_size(const fgc_conv2d_params *p) {
   if (w.gridH < 1 || w.gridW < 1)
     return 0;
   const int64_t dz = p->activation == FGC_ACT_LINEAR ? 0 : w.gridPixels() * p->out_c;
-  return static_cast<size_t>(dz + tileRows(w) * w.depth());
+  int64_t work = tileRows(w) * w.depth();
+  if (stride1(*p))
+    work = std::max(work, p->kernel_h * p->kernel_w * p->in_c * p->out_c +
+                              direct::scratchFloats(inputGradConv(*p, w, false)));
+  return static_cast<size_t>(dz + work);
 }
 
 int fgc_conv2d_backward(const fgc_conv2d_params *p, const float *input, const float *kernel,
@@ -207,7 +252,11 @@ int fgc_conv2d_backward(const fgc_conv2d_params *p, const float *input, const fl
       gemm(cols, dz + begin * outC, dkernel, depth, rows, outC, false, accParams || begin > 0);
     }
   }
-  if (dinput) {
+  if (direct::Conv c = inputGradConv(*p, w, accumulateInput(flags));
+      dinput && stride1(*p) && direct::applies(c)) {
+    flipForInputGrad(*p, kernel, cols);
+    direct::run(c, dz, cols, nullptr, dinput, cols + p->kernel_h * p->kernel_w * p->in_c * outC);
+  } else if (dinput) {
     zeroUnless(accumulateInput(flags), dinput, p->batch * p->in_h * p->in_w * p->in_c);
     for (int64_t begin = 0; begin < total; begin += tile) {
       const int64_t rows = std::min(tile, total - begin);
