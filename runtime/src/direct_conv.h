@@ -312,6 +312,164 @@ inline void run(const Conv &c, const float *input, const float *kernel, const fl
   }
 }
 
+// ---------------------------------------------------------------- kernel gradient
+
+// dkernel[ky, kx, ci, co] = sum over output pixels of input[pixel's tap (ky, kx), ci] *
+// dz[pixel, co]. One work item is a tap, a block of P input channels and a block of NV
+// output-channel vectors; its sums stay in registers over a tile of output rows, read
+// from dkernel before the tile and written back after it (so a tile of dz, small enough
+// for the cache, serves every item before the next one is read).
+struct KernelGradPlan {
+  const Plan *q;
+  const float *input; // the (padded) images of the chunk
+  const float *dz;    // dz of the chunk's first image
+};
+
+template <int NV, int P>
+inline void kernelGradBlock(const KernelGradPlan &k, int64_t r0, int64_t r1, int64_t tap,
+                            int64_t ci0, int64_t c0, float *dkernel, bool first) {
+  const Plan &q = *k.q;
+  const int64_t ky = tap / q.kw, kx = tap % q.kw;
+  float *out = dkernel + (tap * q.inC + ci0) * q.outC + c0;
+  Vec acc[P][NV];
+#pragma GCC unroll 16
+  for (int j = 0; j < P; ++j)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[j][v] = first ? zero() : load(out + j * q.outC + v * Width);
+  const int64_t pixelStep = q.strideW * q.inC;
+  const int64_t tapOffset = ky * q.dilH * q.rowStride + kx * q.dilW * q.inC + ci0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / q.outH, oy = r % q.outH;
+    const float *x = k.input + n * q.imageStride + oy * q.strideH * q.rowStride + tapOffset;
+    const float *g = k.dz + r * q.outW * q.outC + c0;
+    for (int64_t ox = 0; ox < q.outW; ++ox, x += pixelStep, g += q.outC) {
+      Vec d[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        d[v] = load(g + v * Width);
+#pragma GCC unroll 16
+      for (int j = 0; j < P; ++j) {
+        Vec b = broadcast(x[j]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+          acc[j][v] = fma(b, d[v], acc[j][v]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int j = 0; j < P; ++j)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      store(out + j * q.outC + v * Width, acc[j][v]);
+}
+
+// A block of `count` (<= MaxPixels) input channels.
+template <int NV, int P = 1>
+inline void kernelGradChannels(const KernelGradPlan &k, int count, int64_t r0, int64_t r1,
+                               int64_t tap, int64_t ci0, int64_t c0, float *dkernel,
+                               bool first) {
+  if constexpr (P < MaxPixels) {
+    if (count != P) {
+      kernelGradChannels<NV, P + 1>(k, count, r0, r1, tap, ci0, c0, dkernel, first);
+      return;
+    }
+  }
+  kernelGradBlock<NV, P>(k, r0, r1, tap, ci0, c0, dkernel, first);
+}
+
+// Work item `item` of kernelGradItems: a tap, an input-channel block and a channel block.
+inline void kernelGradItem(const KernelGradPlan &k, int64_t item, int64_t r0, int64_t r1,
+                           float *dkernel, bool first) {
+  const Plan &q = *k.q;
+  const int64_t vectors = q.outC / Width;
+  const int64_t coBlocks = (vectors + MaxVectors - 1) / MaxVectors;
+  const int64_t ciBlocks = (q.inC + MaxPixels - 1) / MaxPixels;
+  const int64_t cb = item % coBlocks, rest = item / coBlocks;
+  const int64_t ib = rest % ciBlocks, tap = rest / ciBlocks;
+  const int64_t c0 = cb * MaxVectors * Width;
+  const int nv = static_cast<int>(std::min<int64_t>(MaxVectors, vectors - cb * MaxVectors));
+  const int64_t ci0 = ib * MaxPixels;
+  const int count = static_cast<int>(std::min<int64_t>(MaxPixels, q.inC - ci0));
+  switch (nv) {
+  case 1:
+    kernelGradChannels<1>(k, count, r0, r1, tap, ci0, c0, dkernel, first);
+    break;
+  case 2:
+    if constexpr (MaxVectors >= 2)
+      kernelGradChannels<2>(k, count, r0, r1, tap, ci0, c0, dkernel, first);
+    break;
+  case 3:
+    if constexpr (MaxVectors >= 3)
+      kernelGradChannels<3>(k, count, r0, r1, tap, ci0, c0, dkernel, first);
+    break;
+  default:
+    if constexpr (MaxVectors >= 4)
+      kernelGradChannels<4>(k, count, r0, r1, tap, ci0, c0, dkernel, first);
+    break;
+  }
+}
+
+// dkernel (kh, kw, inC, outC) of the convolution `c` (its forward geometry) from its
+// input and dz (batch, outH, outW, outC); added to dkernel's values when `accumulate`.
+// Requires applies(c). Scratch: scratchFloats(c).
+inline void kernelGrad(const Conv &c, const float *input, const float *dz, float *dkernel,
+                       bool accumulate, float *scratch) {
+  const Region r = region(c);
+  Plan q{};
+  q.kh = c.kh;
+  q.kw = c.kw;
+  q.inC = c.inC;
+  q.outC = c.outC;
+  q.strideH = c.strideH;
+  q.strideW = c.strideW;
+  q.dilH = c.dilH;
+  q.dilW = c.dilW;
+  q.outH = c.outH;
+  q.outW = c.outW;
+  q.inH = r.copy ? r.h : c.inH;
+  q.inW = r.copy ? r.w : c.inW;
+  q.rowStride = q.inW * c.inC;
+  q.imageStride = q.inH * q.rowStride;
+  const int64_t vectors = c.outC / Width;
+  const int64_t items = c.kh * c.kw * ((c.inC + MaxPixels - 1) / MaxPixels) *
+                        ((vectors + MaxVectors - 1) / MaxVectors);
+  // Output rows per tile: about 32K floats of dz.
+  const int64_t tileRows = std::max<int64_t>(1, (int64_t(1) << 15) / (c.outW * c.outC));
+  const int64_t chunk = r.copy ? chunkImages(c, r) : c.batch;
+  const int64_t macs = c.batch * c.outH * c.outW * c.outC * c.kh * c.kw * c.inC;
+  const int64_t threads = std::min<int64_t>(
+      {int64_t(numThreads()), items, macs / (int64_t(1) << 21)});
+  for (int64_t n0 = 0; n0 < c.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, c.batch - n0);
+    KernelGradPlan k{&q, input + n0 * c.inH * c.inW * c.inC, dz + n0 * c.outH * c.outW * c.outC};
+    if (r.copy) {
+      padImages(c, r, input, n0, images, scratch);
+      k.input = scratch;
+    }
+    const int64_t rows = images * c.outH;
+    auto sweep = [&](int64_t item0, int64_t item1) {
+      for (int64_t r0 = 0; r0 < rows; r0 += tileRows) {
+        const int64_t r1 = std::min(rows, r0 + tileRows);
+        const bool first = !accumulate && n0 == 0 && r0 == 0;
+        for (int64_t item = item0; item < item1; ++item)
+          kernelGradItem(k, item, r0, r1, dkernel, first);
+      }
+    };
+    // Items are disjoint parts of dkernel, each summed in pixel order: any split gives the
+    // same bits.
+    if (threads <= 1 || omp_in_parallel()) {
+      sweep(0, items);
+      continue;
+    }
+#pragma omp parallel num_threads(static_cast<int>(threads))
+    {
+      const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+      sweep(items * t / nt, items * (t + 1) / nt);
+    }
+  }
+}
+
 } // namespace fgc::runtime::detail::direct
 
 #endif // FGC_RUNTIME_SRC_DIRECT_CONV_H

@@ -15,7 +15,9 @@
 // With stride 1, Conv2D's dinput is itself a Conv2D of dz (the full
 // correlation with the kernel flipped in space and its channel axes swapped);
 // when the input channel count suits the direct convolution (direct_conv.h) it
-// runs that way instead of a GEMM into tiles plus col2im.
+// runs that way instead of a GEMM into tiles plus col2im. Likewise dkernel,
+// when the output channel count suits it, is summed straight from the input
+// and dz (direct::kernelGrad) without gathering transposed tiles.
 #include "direct_conv.h"
 #include "grad_common.h"
 
@@ -175,6 +177,27 @@ direct::Conv inputGradConv(const fgc_conv2d_params &p, const Window &w, bool acc
   return c;
 }
 
+// The forward convolution, for the direct kernel gradient.
+direct::Conv forwardConv(const fgc_conv2d_params &p, const Window &w) {
+  direct::Conv c;
+  c.batch = p.batch;
+  c.inH = p.in_h;
+  c.inW = p.in_w;
+  c.inC = p.in_c;
+  c.kh = p.kernel_h;
+  c.kw = p.kernel_w;
+  c.outC = p.out_c;
+  c.strideH = p.stride_h;
+  c.strideW = p.stride_w;
+  c.dilH = p.dilation_h;
+  c.dilW = p.dilation_w;
+  c.outH = w.gridH;
+  c.outW = w.gridW;
+  c.padTop = w.padTop;
+  c.padLeft = w.padLeft;
+  return c;
+}
+
 bool stride1(const fgc_conv2d_params &p) { return p.stride_h == 1 && p.stride_w == 1; }
 
 // The kernel (kh, kw, in_c, out_c) as inputGradConv's: (kh, kw, out_c, in_c), spatially
@@ -221,7 +244,7 @@ size_t fgc_conv2d_backward_scratch_size(const fgc_conv2d_params *p) {
   if (w.gridH < 1 || w.gridW < 1)
     return 0;
   const int64_t dz = p->activation == FGC_ACT_LINEAR ? 0 : w.gridPixels() * p->out_c;
-  int64_t work = tileRows(w) * w.depth();
+  int64_t work = std::max(tileRows(w) * w.depth(), direct::scratchFloats(forwardConv(*p, w)));
   if (stride1(*p))
     work = std::max(work, p->kernel_h * p->kernel_w * p->in_c * p->out_c +
                               direct::scratchFloats(inputGradConv(*p, w, false)));
@@ -245,7 +268,9 @@ int fgc_conv2d_backward(const fgc_conv2d_params *p, const float *input, const fl
   if (dbias)
     columnSums(dz, total, outC, dbias, accParams);
   const int64_t tile = tileRows(w);
-  if (dkernel) {
+  if (direct::Conv c = forwardConv(*p, w); dkernel && direct::applies(c)) {
+    direct::kernelGrad(c, input, dz, dkernel, accParams, cols);
+  } else if (dkernel) {
     for (int64_t begin = 0; begin < total; begin += tile) {
       const int64_t rows = std::min(tile, total - begin);
       gather(w, input, begin, rows, cols, /*transposed=*/true);

@@ -211,46 +211,61 @@ TEST_CASE("fgc_upsampling2d_backward matches autograd", "[runtime_grad][upsampli
   }
 }
 
-TEST_CASE("fgc_conv2d_backward's input gradient with stride 1 and 16k input channels (the "
-          "direct path in every variant) matches its definition",
+TEST_CASE("fgc_conv2d_backward with 16k channels (the direct paths in every variant) matches "
+          "its definition",
           "[runtime_grad][conv]") {
   // dinput[n, iy, ix, ci] = sum of dz[n, oy, ox, co] * kernel[ky, kx, ci, co] over the taps
-  // that read (iy, ix), in double; overwritten, then accumulated onto existing values.
+  // that read (iy, ix) (direct with stride 1 and 16k input channels), dkernel[ky, kx, ci, co]
+  // = sum of input[n, iy, ix, ci] * dz[n, oy, ox, co] (direct with 16k output channels), in
+  // double; overwritten, then accumulated onto existing values.
   const fgc_conv2d_params cases[] = {
       {2, 9, 9, 64, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
       {2, 8, 11, 32, 3, 2, 16, 1, 1, 2, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
       {1, 7, 13, 16, 5, 5, 8, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
       {3, 6, 6, 48, 4, 4, 24, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
+      {2, 11, 10, 3, 3, 3, 32, 2, 2, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
+      {2, 9, 12, 13, 3, 2, 80, 1, 2, 1, 2, FGC_PADDING_VALID, FGC_ACT_LINEAR},
+      {40, 30, 30, 32, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
   };
   unsigned seed = 70;
   for (const fgc_conv2d_params &p : cases) {
     INFO(p.in_h << "x" << p.in_w << "x" << p.in_c << " -> " << p.out_c << ", kernel "
                 << p.kernel_h << "x" << p.kernel_w << ", padding " << p.padding);
+    const int64_t sh = p.stride_h, sw = p.stride_w;
     const int64_t outH =
-        fgc_conv_output_length(p.in_h, p.kernel_h, 1, p.dilation_h, p.padding);
+        fgc_conv_output_length(p.in_h, p.kernel_h, sh, p.dilation_h, p.padding);
     const int64_t outW =
-        fgc_conv_output_length(p.in_w, p.kernel_w, 1, p.dilation_w, p.padding);
-    const int64_t padT = fgc_conv_pad_before(p.in_h, p.kernel_h, 1, p.dilation_h, p.padding);
-    const int64_t padL = fgc_conv_pad_before(p.in_w, p.kernel_w, 1, p.dilation_w, p.padding);
+        fgc_conv_output_length(p.in_w, p.kernel_w, sw, p.dilation_w, p.padding);
+    const int64_t padT = fgc_conv_pad_before(p.in_h, p.kernel_h, sh, p.dilation_h, p.padding);
+    const int64_t padL = fgc_conv_pad_before(p.in_w, p.kernel_w, sw, p.dilation_w, p.padding);
+    const int64_t kn = p.kernel_h * p.kernel_w * p.in_c * p.out_c;
     const int64_t xn = p.batch * p.in_h * p.in_w * p.in_c;
     std::vector<float> x = randomFloats(xn, seed++),
                        k = randomFloats(p.kernel_h * p.kernel_w * p.in_c * p.out_c, seed++, 0.3f),
                        dy = randomFloats(p.batch * outH * outW * p.out_c, seed++),
-                       before = randomFloats(xn, seed++);
-    std::vector<double> expected(size_t(xn), 0.0);
+                       before = randomFloats(xn, seed++), kBefore = randomFloats(kn, seed++);
+    std::vector<double> expected(size_t(xn), 0.0), expectedK(size_t(kn), 0.0);
+    // Sums of |terms|: float rounding grows with them (dkernel sums batch * pixels terms).
+    std::vector<double> scale(size_t(xn), 0.0), scaleK(size_t(kn), 0.0);
     for (int64_t n = 0; n < p.batch; ++n)
       for (int64_t oy = 0; oy < outH; ++oy)
         for (int64_t ox = 0; ox < outW; ++ox)
           for (int64_t ky = 0; ky < p.kernel_h; ++ky)
             for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
-              int64_t iy = oy - padT + ky * p.dilation_h, ix = ox - padL + kx * p.dilation_w;
+              int64_t iy = oy * sh - padT + ky * p.dilation_h;
+              int64_t ix = ox * sw - padL + kx * p.dilation_w;
               if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w)
                 continue;
               for (int64_t ci = 0; ci < p.in_c; ++ci)
-                for (int64_t co = 0; co < p.out_c; ++co)
-                  expected[size_t(((n * p.in_h + iy) * p.in_w + ix) * p.in_c + ci)] +=
-                      double(dy[size_t(((n * outH + oy) * outW + ox) * p.out_c + co)]) *
-                      k[size_t(((ky * p.kernel_w + kx) * p.in_c + ci) * p.out_c + co)];
+                for (int64_t co = 0; co < p.out_c; ++co) {
+                  size_t xi = size_t(((n * p.in_h + iy) * p.in_w + ix) * p.in_c + ci);
+                  size_t ki = size_t(((ky * p.kernel_w + kx) * p.in_c + ci) * p.out_c + co);
+                  double g = dy[size_t(((n * outH + oy) * outW + ox) * p.out_c + co)];
+                  expected[xi] += g * k[ki];
+                  expectedK[ki] += g * x[xi];
+                  scale[xi] += std::abs(g * k[ki]);
+                  scaleK[ki] += std::abs(g * x[xi]);
+                }
             }
     std::vector<float> scratch(fgc_conv2d_backward_scratch_size(&p));
     for (int threads : {1, 2}) {
@@ -258,12 +273,20 @@ TEST_CASE("fgc_conv2d_backward's input gradient with stride 1 and 16k input chan
       for (bool accumulate : {false, true}) {
         std::vector<float> dx =
             accumulate ? before : std::vector<float>(size_t(xn), std::nanf(""));
-        REQUIRE(fgc_conv2d_backward(&p, x.data(), k.data(), nullptr, dy.data(), dy.data(),
-                                    dx.data(), nullptr, nullptr, scratch.data(),
-                                    accumulate ? FGC_GRAD_ACCUMULATE_INPUT : 0) == FGC_OK);
+        std::vector<float> dk =
+            accumulate ? kBefore : std::vector<float>(size_t(kn), std::nanf(""));
+        REQUIRE(fgc_conv2d_backward(
+                    &p, x.data(), k.data(), nullptr, dy.data(), dy.data(), dx.data(), dk.data(),
+                    nullptr, scratch.data(),
+                    accumulate ? FGC_GRAD_ACCUMULATE_INPUT | FGC_GRAD_ACCUMULATE_PARAMS : 0) ==
+                FGC_OK);
         for (int64_t i = 0; i < xn; ++i) {
           double want = expected[size_t(i)] + (accumulate ? double(before[size_t(i)]) : 0.0);
-          REQUIRE(dx[size_t(i)] == Approx(want).epsilon(1e-4).margin(1e-4));
+          REQUIRE(dx[size_t(i)] == Approx(want).margin(1e-5 + 5e-5 * scale[size_t(i)]));
+        }
+        for (int64_t i = 0; i < kn; ++i) {
+          double want = expectedK[size_t(i)] + (accumulate ? double(kBefore[size_t(i)]) : 0.0);
+          REQUIRE(dk[size_t(i)] == Approx(want).margin(1e-5 + 5e-5 * scaleK[size_t(i)]));
         }
       }
     }
