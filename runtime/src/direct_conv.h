@@ -378,19 +378,26 @@ inline void kernelGradChannels(const KernelGradPlan &k, int count, int64_t r0, i
   kernelGradBlock<NV, P>(k, r0, r1, tap, ci0, c0, dkernel, first);
 }
 
-// Work item `item` of kernelGradItems: a tap, an input-channel block and a channel block.
+// Input channels per work item: as many as the registers hold next to the widest
+// channel block (a narrower last block needs fewer).
+inline int64_t kernelGradChannelBlock(const Plan &q) {
+  return pixelsFor(static_cast<int>(std::min<int64_t>(MaxVectors, q.outC / Width)));
+}
+
+// Work item `item` of kernelGrad: a tap, an input-channel block and a channel block.
 inline void kernelGradItem(const KernelGradPlan &k, int64_t item, int64_t r0, int64_t r1,
                            float *dkernel, bool first) {
   const Plan &q = *k.q;
   const int64_t vectors = q.outC / Width;
   const int64_t coBlocks = (vectors + MaxVectors - 1) / MaxVectors;
-  const int64_t ciBlocks = (q.inC + MaxPixels - 1) / MaxPixels;
+  const int64_t ciBlock = kernelGradChannelBlock(q);
+  const int64_t ciBlocks = (q.inC + ciBlock - 1) / ciBlock;
   const int64_t cb = item % coBlocks, rest = item / coBlocks;
   const int64_t ib = rest % ciBlocks, tap = rest / ciBlocks;
   const int64_t c0 = cb * MaxVectors * Width;
   const int nv = static_cast<int>(std::min<int64_t>(MaxVectors, vectors - cb * MaxVectors));
-  const int64_t ci0 = ib * MaxPixels;
-  const int count = static_cast<int>(std::min<int64_t>(MaxPixels, q.inC - ci0));
+  const int64_t ci0 = ib * ciBlock;
+  const int count = static_cast<int>(std::min<int64_t>(ciBlock, q.inC - ci0));
   switch (nv) {
   case 1:
     kernelGradChannels<1>(k, count, r0, r1, tap, ci0, c0, dkernel, first);
@@ -432,7 +439,8 @@ inline void kernelGrad(const Conv &c, const float *input, const float *dz, float
   q.rowStride = q.inW * c.inC;
   q.imageStride = q.inH * q.rowStride;
   const int64_t vectors = c.outC / Width;
-  const int64_t items = c.kh * c.kw * ((c.inC + MaxPixels - 1) / MaxPixels) *
+  const int64_t ciBlock = kernelGradChannelBlock(q);
+  const int64_t items = c.kh * c.kw * ((c.inC + ciBlock - 1) / ciBlock) *
                         ((vectors + MaxVectors - 1) / MaxVectors);
   // Output rows per tile: about 32K floats of dz.
   const int64_t tileRows = std::max<int64_t>(1, (int64_t(1) << 15) / (c.outW * c.outC));
