@@ -266,16 +266,24 @@ std::vector<int64_t> shuffledOrder(int64_t n, uint64_t seed) {
 
 // --- loops ----------------------------------------------------------------------------------
 
-static Means runEvaluation(Trainable &model, const Dataset &data, int64_t batchSize,
+// Samples [first, first + count) of `data` (validation_split's parts: views, not copies).
+struct Rows {
+  const Dataset *data = nullptr;
+  int64_t first = 0, count = 0;
+};
+
+static Rows allRows(const Dataset &data) { return Rows{&data, 0, data.size()}; }
+
+static Means runEvaluation(Trainable &model, const Rows &rows, int64_t batchSize,
                            Progress *progress) {
   Means means(model.logNames());
-  int64_t n = data.size();
+  int64_t n = rows.count;
   Dataset batch;
   std::vector<double> logs(means.names.size());
   int64_t steps = (n + batchSize - 1) / batchSize;
   for (int64_t step = 0; step < steps; ++step) {
     int64_t begin = step * batchSize, end = std::min(n, begin + batchSize);
-    data.gather({}, begin, end, batch);
+    rows.data->gather({}, rows.first + begin, rows.first + end, batch);
     model.testStep(batch.inputs.data(), batch.targets.data(), logs.data());
     means.add(logs, end - begin);
     if (progress)
@@ -293,21 +301,24 @@ History fit(Trainable &model, const Dataset &data, const FitOptions &o) {
   std::ostream &out = o.out ? *o.out : std::cout;
   bool live = o.liveProgress >= 0 ? o.liveProgress == 1 : stdoutIsTerminal(out);
 
-  Dataset train, val;
-  const Dataset *trainData = &data;
-  const Dataset *valData = o.validationData;
-  if (!valData && o.validationSplit > 0) {
-    auto split = data.splitTail(o.validationSplit);
-    val = std::move(split.first);
-    train = std::move(split.second);
-    trainData = &train;
-    valData = &val;
+  // validation_split: the last fraction of the samples, taken before shuffling (Keras's
+  // split_at = int(n * (1 - validation_split))); both parts are ranges of `data`.
+  Rows train = allRows(data), val;
+  bool validate = o.validationData != nullptr;
+  if (validate) {
+    val = allRows(*o.validationData);
+  } else if (o.validationSplit != 0) {
+    if (o.validationSplit < 0 || o.validationSplit >= 1)
+      throw Error("validation_split must be in [0, 1), got " +
+                  std::to_string(o.validationSplit));
+    int64_t splitAt = int64_t(double(train.count) * (1.0 - o.validationSplit));
+    val = Rows{&data, splitAt, train.count - splitAt};
+    train.count = splitAt;
+    validate = true;
   }
-  int64_t n = trainData->size();
+  int64_t n = train.count;
   if (n == 0)
     throw Error("fit: no training samples");
-  if (valData)
-    valData->size();
 
   History history;
   for (auto *cb : o.callbacks) {
@@ -333,7 +344,7 @@ History fit(Trainable &model, const Dataset &data, const FitOptions &o) {
     bool stop = false;
     for (int64_t step = 0; step < steps && !stop; ++step) {
       int64_t begin = step * o.batchSize, end = std::min(n, begin + o.batchSize);
-      trainData->gather(order, begin, end, batch);
+      train.data->gather(order, begin, end, batch); // order indexes the prefix [0, n)
       model.trainStep(batch.inputs.data(), batch.targets.data(), logs.data());
       if (!std::isfinite(logs[0])) {
         Logs batchLogs;
@@ -368,8 +379,8 @@ History fit(Trainable &model, const Dataset &data, const FitOptions &o) {
       }
     }
     auto values = means.values();
-    if (valData) {
-      Means v = runEvaluation(model, *valData, o.batchSize, nullptr);
+    if (validate) {
+      Means v = runEvaluation(model, val, o.batchSize, nullptr);
       auto vv = v.values("val_");
       values.insert(values.end(), vv.begin(), vv.end());
     }
@@ -402,7 +413,7 @@ Logs evaluate(Trainable &model, const Dataset &data, int64_t batchSize, int verb
   int64_t n = data.size();
   int64_t steps = (n + batchSize - 1) / batchSize;
   Progress progress(out, steps, verbose, stdoutIsTerminal(out));
-  Means means = runEvaluation(model, data, batchSize, &progress);
+  Means means = runEvaluation(model, allRows(data), batchSize, &progress);
   progress.finish(steps, means.values());
   return toLogs(means.values());
 }
