@@ -111,12 +111,17 @@ Expected<std::shared_ptr<Code>> Code::build(std::unique_ptr<Graph> graph, Kernel
   code->modelFile.slots = code->slotSpecs.empty() ? nullptr : code->slotSpecs.data();
   code->modelFile.numSlots = int(code->slotSpecs.size());
 
-  // Index inputs are staged as int32 in their own arena slot; gradients live in the train arena.
-  for (size_t i = 0; i < p.inputs.size(); ++i) {
-    bool index = p.buffers[size_t(p.inputs[i])].indexInput;
-    code->inputSlot.push_back(index ? code->predictPlan.slotOf(p.inputs[i]) : -1);
-    code->trainInputSlot.push_back(index && p.training ? code->trainPlan.slotOf(p.inputs[i])
-                                                       : -1);
+  // Index inputs are staged as int32 in their own arena slot (each function's Input buffers).
+  code->inputSlot.assign(p.inputs.size(), -1);
+  code->trainInputSlot.assign(p.inputs.size(), -1);
+  for (size_t id = 0; id < p.buffers.size(); ++id) {
+    const Buffer &b = p.buffers[id];
+    if (b.kind != Buffer::Kind::Input || !b.indexInput)
+      continue;
+    if (b.training)
+      code->trainInputSlot[size_t(b.index)] = code->trainPlan.slotOf(int(id));
+    else
+      code->inputSlot[size_t(b.index)] = code->predictPlan.slotOf(int(id));
   }
   if (p.training) {
     auto gradientSlot = [&](int buffer) {
@@ -255,6 +260,14 @@ std::vector<int64_t> Model::outputShape(int i) const {
   if (i < 0 || i >= numOutputs())
     throw rt::Error("outputShape: no output " + std::to_string(i));
   return specShape(code_->outputSpecs[size_t(i)]);
+}
+rt::DType Model::inputDType(int i) const {
+  inputShape(i); // range check
+  return code_->inputSpecs[size_t(i)].dtype;
+}
+bool Model::hasLoss(int i) const {
+  const auto &t = code_->program.targetOutputs;
+  return std::find(t.begin(), t.end(), i) != t.end();
 }
 int64_t Model::parameterCount() const { return code_->program.parameterCount; }
 bool Model::hasTraining() const { return code_->program.training; }

@@ -59,6 +59,10 @@ public:
   // Shapes with -1 for None.
   std::vector<int64_t> inputShape(int i) const;
   std::vector<int64_t> outputShape(int i) const;
+  // Float32, or Int32 for an input read only by Embedding (int64 and float32 accepted too).
+  rt::DType inputDType(int i) const;
+  // Whether output i has a loss (and so takes a target in trainStep / fit).
+  bool hasLoss(int i) const;
   int64_t parameterCount() const;
   bool hasTraining() const;
   static void setNumThreads(int n);
