@@ -140,7 +140,7 @@ int runModel(const RunOptions &o) {
   if (!o.dumpLlvmIr.empty())
     fmt::print("wrote {}\n", o.dumpLlvmIr);
   if (o.verbose > 0)
-    fmt::print(stderr, "fgc: compiled '{}' in {:.0f} ms\n", model->name(),
+    fmt::print("compiled '{}' in {:.0f} ms\n", model->name(),
                1e3 * model->compileSeconds());
 
   std::vector<std::vector<int64_t>> inShapes;
