@@ -65,7 +65,8 @@ public:
   KernelProgram program;
   MemoryPlan predictPlan, trainPlan;
   Entry predict, train, test;
-  double compileSeconds = 0;
+  double compileSeconds = 0; // file / model in, callable out
+  double llvmSeconds = 0;    // of which LLVM: IR, optimization, machine code
 
   // Host tables, as the generated class has them.
   std::vector<rt::TensorSpec> inputSpecs, outputSpecs, targetSpecs;

@@ -598,7 +598,7 @@ struct CodeBuilder {
       FGC_TRY(lookup("test_step", code.test.run));
     }
     code.jit_ = std::move(*jit);
-    code.compileSeconds +=
+    code.llvmSeconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return Status::ok();
   }

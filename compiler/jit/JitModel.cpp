@@ -273,6 +273,7 @@ int64_t Model::parameterCount() const { return code_->program.parameterCount; }
 bool Model::hasTraining() const { return code_->program.training; }
 void Model::setNumThreads(int n) { fgc_set_num_threads(n); }
 double Model::compileSeconds() const { return code_->compileSeconds; }
+double Model::llvmSeconds() const { return code_->llvmSeconds; }
 
 int Model::numWeights() const { return int(code_->weightSpecs.size()); }
 std::string Model::weightName(int i) const {

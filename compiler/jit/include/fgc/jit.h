@@ -68,6 +68,8 @@ public:
   static void setNumThreads(int n);
   // Seconds spent compiling (lowering, LLVM IR, optimization and machine code).
   double compileSeconds() const;
+  // Of which LLVM (building, optimizing and compiling the IR).
+  double llvmSeconds() const;
 
   // Inputs in the model's input order; outputs resized and overwritten (no allocation once
   // large enough). Throws rt::Error for inputs of the wrong shape or type, naming them.
