@@ -228,7 +228,7 @@ TEST_CASE("compile errors are fgc errors naming the file", "[jit][errors]") {
     CHECK_THROWS_WITH(inference->trainStep(&x, &x, logs), Catch::Contains("without training"));
 }
 
-TEST_CASE("--dump-llvm-ir writes the optimized module", "[jit]") {
+TEST_CASE("the optimized LLVM module is written on request (dumpLlvmIr)", "[jit]") {
   fs::path out = fs::temp_directory_path() / ("fgc_jit_ir_" + std::to_string(::getpid()) + ".ll");
   jit::Options o;
   o.dumpLlvmIr = out.string();
