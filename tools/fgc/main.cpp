@@ -6,6 +6,7 @@
 //   fgc convert MODEL -o OUT convert between binary .pb and text .pbtxt, manage weights
 //   fgc ops                  list the layer classes fgc knows
 //   fgc import KERAS -o OUT  convert a Keras model (JSON, HDF5, .keras) to an fgc model
+//   fgc run MODEL [fit|evaluate] ...  JIT-compile the model in-process and run it on data files
 //
 // Every command that reads a model also reads Keras files directly (told apart by content).
 //
@@ -25,6 +26,7 @@
 #include "frontend/ModelFile.h"
 #include "frontend/WeightsFile.h"
 #include "frontend/importers/KerasImport.h"
+#include "tools/fgc/RunCommand.h"
 
 #include "fgc/runtime/kernels.h"
 #include "fgc/runtime/npy.h"
@@ -362,6 +364,39 @@ int main(int argc, char **argv) {
   import->add_option("-o,--output", output, "Output model file (.pb or .pbtxt)")->required();
   import->add_option("--weights", kerasWeights,
                      "Weights for a JSON config: a save_weights or full-model HDF5 file");
+  fgc::RunOptions ro;
+  auto *run = app.add_subcommand(
+      "run", "JIT-compile the model in-process (LLVM) and predict, fit or evaluate on data files");
+  run->add_option("MODEL", ro.model, "Model file (.pb, .pbtxt or a saved model file)")->required();
+  run->add_option("ACTION", ro.action, "predict (default), fit or evaluate")
+      ->check(CLI::IsMember({"predict", "fit", "evaluate"}));
+  run->add_option("--input,--x", ro.inputs,
+                  "NAME=FILE: an input's data (.npy, .npz, .csv, IDX; repeatable)");
+  run->add_option("--y", ro.targets, "NAME=FILE: an output's targets for fit / evaluate");
+  run->add_option("--output", ro.outputDir, "predict: write DIR/<output name>.npy (default .)");
+  run->add_option("--x-scale", ro.xScale,
+                  "Multiply float inputs read as integers by this (1/255 for pixels: 0.00392156862745098)");
+  run->add_option("--batch-size", ro.batchSize, "Batch size (default 32)")->check(CLI::PositiveNumber);
+  run->add_option("--epochs", ro.epochs, "fit: epochs (default 1)")->check(CLI::PositiveNumber);
+  run->add_option("--validation-split", ro.validationSplit,
+                  "fit: the last fraction of the data validates")->check(CLI::Range(0.0, 0.999));
+  run->add_flag("--no-shuffle", ro.noShuffle, "fit: keep the data's order");
+  run->add_option("--shuffle-seed", ro.shuffleSeed, "fit: the shuffling seed (default 0)");
+  run->add_option("--initial-epoch", ro.initialEpoch, "fit: the epoch to start from");
+  run->add_option("--verbose", ro.verbose, "0 silent, 1 progress bar, 2 one line per epoch")
+      ->check(CLI::Range(0, 2));
+  run->add_option("-o,--save", ro.saveTo, "fit: save the trained model file here");
+  run->add_option("--resume", ro.resume, "fit: load this saved model file first");
+  run->add_option("--history-csv", ro.historyCsv, "fit: write the History as CSV");
+  run->add_option("-O", ro.optLevel, "Optimization level 0, 1 or 2")->check(CLI::Range(0, 2));
+  run->add_option("--disable-pass", ro.disabledPasses, "Skip this pass (repeatable, or a,b)")
+      ->delimiter(',');
+  run->add_option("--outputs", ro.outputs, "Keep only these outputs (comma-separated)")
+      ->delimiter(',');
+  run->add_option("--optimizer", ro.optimizer, "Override the model's optimizer");
+  run->add_option("--learning-rate", ro.learningRate, "Override the optimizer's learning rate");
+  run->add_option("--dump-llvm-ir", ro.dumpLlvmIr, "Write the optimized LLVM module to FILE");
+
   for (CLI::App *sub : {summary, plot, check, convert, exportWeights, compile})
     sub->add_option("--keras-weights", kerasWeights,
                     "When MODEL is a Keras JSON config: its weights (HDF5)");
@@ -396,6 +431,14 @@ int main(int argc, char **argv) {
       return fail(s.error());
     fmt::print("wrote {}\n", output);
     return 0;
+  }
+
+  if (run->parsed()) {
+    try {
+      return fgc::runModel(ro);
+    } catch (const std::exception &e) {
+      return fail(fgc::Error(e.what()));
+    }
   }
 
   auto graph = loadAnyModel(model, kerasWeights);
