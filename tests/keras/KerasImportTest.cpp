@@ -527,3 +527,53 @@ TEST_CASE("fgc import: exit code 1, one line, nothing written", "[keras][cli]") 
   CHECK(readBytes(err).find("308 parameters (weights present)") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("--compile: Keras's compile() arguments become the training config", "[keras]") {
+  SECTION("a file, for a model saved without one") {
+    fgc::KerasImportOptions o;
+    o.weightsPath = kData + "kotlindl_toyresnet_weights.h5";
+    o.compileConfig = std::string(FGC_SOURCE_DIR) + "/tests/keras/toy_resnet_compile.json";
+    auto r = fgc::importKerasFile(kData + "kotlindl_toyresnet_modelConfig.json", o);
+    INFO((r ? std::string() : r.error().message()));
+    REQUIRE(r);
+    const auto &t = r->model.training();
+    CHECK(t.optimizer().class_name() == "Adam");
+    REQUIRE(t.losses_size() == 1);
+    CHECK(t.losses(0).class_name() == "SparseCategoricalCrossentropy");
+    CHECK(t.losses(0).config().attrs().at("from_logits").b());
+    REQUIRE(t.metrics_size() == 1);
+    CHECK(t.metrics(0).name() == "accuracy");
+  }
+  SECTION("JSON text replacing the file's own training config") {
+    std::string path = kData + "dl4j_embedding_lstm_tensorflow_2.h5";
+    auto own = fgc::importKerasFile(path);
+    REQUIRE(own);
+    CHECK(own->model.training().optimizer().class_name() == "Adam");
+    fgc::KerasImportOptions o;
+    o.compileConfig = R"({"optimizer": "rmsprop", "loss": "mae"})";
+    auto r = fgc::importKerasFile(path, o);
+    REQUIRE(r);
+    CHECK(r->model.training().optimizer().class_name() == "RMSprop");
+    CHECK(r->model.training().optimizer().attrs().empty()); // Keras's defaults
+    REQUIRE(r->model.training().losses_size() == 1);
+    CHECK(r->model.training().losses(0).class_name() == "mae");
+  }
+  SECTION("bad arguments: one message") {
+    std::string path = kData + "dl4j_simple_add.json";
+    fgc::KerasImportOptions o;
+    o.compileConfig = R"({"loss": "mse")";
+    auto r = fgc::importKerasFile(path, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message().rfind("--compile: invalid JSON (truncated or corrupted?)", 0) == 0);
+    o.compileConfig = "[1, 2]";
+    r = fgc::importKerasFile(path, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() ==
+          "--compile: expected Keras's compile() arguments as a JSON object, e.g. "
+          "{\"optimizer\": \"rmsprop\", \"loss\": \"sparse_categorical_crossentropy\"}");
+    o.compileConfig = "/nonexistent/compile.json";
+    r = fgc::importKerasFile(path, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message().rfind("--compile: /nonexistent/compile.json: ", 0) == 0);
+  }
+}
