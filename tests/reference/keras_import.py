@@ -128,11 +128,6 @@ TRAINING_SPECS = [
     # averages; that bias is left out of the finite-difference check.
     dict(name="conv2d_transpose_train", model="keras2/dl4j_tfkeras_cnn2d_113_conv2dtranspose.h5",
          batch=3, seed=82003, fd_exclude=["conv2d_transpose_27/bias"]),
-    # Keras 3.5 nested Functional encoder / decoder, its own Adam + mse, trained as an
-    # autoencoder (target = input). The 896 x 896 input is made of 16 x 16 blocks of values
-    # k / 16 (git stores the 3 MB file in a few kB); the target file is the input file.
-    dict(name="nested_autoencoder_train", model="keras3/nanotag_ae_model.keras", batch=1,
-         seed=82004, autoencoder=True, block=16, fd_per_tensor=1),
 ]
 
 
@@ -598,12 +593,6 @@ def training_inputs(config, spec, rng):
         n = emb["config"]["input_dim"]
         return [(name, rng.integers(0, n, size=full).astype(np.float32),
                  "integers [0, %d)" % n)]
-    if spec.get("block"):
-        b = spec["block"]
-        small = [full[0], full[1] // b, full[2] // b, full[3]]
-        x = rng.integers(0, 17, size=small).astype(np.float32) / 16
-        x = x.repeat(b, axis=1).repeat(b, axis=2)
-        return [(name, x, "%d x %d blocks of k / 16, k in [0, 16]" % (b, b))]
     return [(name, rng.uniform(0, 1, size=full).astype(np.float32), "uniform [0, 1)")]
 
 
@@ -630,13 +619,9 @@ def build_training_fixture(spec, models_dir):
     inputs = training_inputs(config, spec, rng)
     arrays = [x for _, x, _ in inputs]
     out_name = output_names(config)[0]
-    if spec.get("autoencoder"):
-        target = arrays[0]
-    else:
-        with torch.no_grad():
-            (y,) = run_model(config, lookup, "", [torch.from_numpy(x).to(mi.DTYPE)
-                                                   for x in arrays])
-        target = training_target(kind, y.numpy(), rng)
+    with torch.no_grad():
+        (y,) = run_model(config, lookup, "", [torch.from_numpy(x).to(mi.DTYPE) for x in arrays])
+    target = training_target(kind, y.numpy(), rng)
     w0 = {p: a.astype(np.float64) for p, a in prob.initial.items()}
     total, _, grads = prob.loss(w0, arrays, [target])
     variant = "tf2" if cls == "RMSprop" else "inside"
@@ -661,10 +646,7 @@ def build_training_fixture(spec, models_dir):
         f = out.save("input_%s.npy" % name, x)
         input_meta.append(dict(step=1, name=name, file=f, dtype=str(x.dtype),
                                shape=list(x.shape), values=values))
-    if spec.get("autoencoder"):
-        tfile = input_meta[0]["file"]
-    else:
-        tfile = out.save("target_%s.npy" % out_name, target)
+    tfile = out.save("target_%s.npy" % out_name, target)
     target_meta = [dict(step=1, output=out_name, file=tfile, dtype=str(target.dtype),
                         shape=list(target.shape))]
     after_key = "after_tf2" if cls == "RMSprop" else "after"
