@@ -611,7 +611,7 @@ TEST_CASE("fgc import: exit code 1, one line, nothing written", "[keras][cli]") 
   fs::remove_all(dir);
 }
 
-TEST_CASE("--compile: Keras's compile() arguments become the training config", "[keras]") {
+TEST_CASE("import with compile() arguments given in JSON: the training config", "[keras]") {
   SECTION("a file, for a model saved without one") {
     fgc::KerasImportOptions o;
     o.weightsPath = kData + "kotlindl_toyresnet_weights.h5";
