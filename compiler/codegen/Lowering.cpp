@@ -956,7 +956,8 @@ Status Lowerer::lowerUpdates() {
                                cfg("global_clipnorm"), null}));
   }
   for (auto [w, g] : updates) {
-    const Buffer &wb = p_.buffers[size_t(w)];
+    // A copy: slot() adds buffers, which may move p_.buffers.
+    const Buffer wb = p_.buffers[size_t(w)];
     Arg n;
     n.kind = Arg::Kind::Size;
     n.size = wb.elements();

@@ -201,7 +201,7 @@ Status checkTrainable(const LowerContext &ctx, const Attrs &a) {
 }
 
 int emitReverse(LowerContext &ctx, int from, const std::string &suffix) {
-  const auto &shape = ctx.buffer(from).shape;
+  const std::vector<Dim> shape = ctx.buffer(from).shape; // a copy: newBuffer may move buffers
   int to = ctx.newBuffer(suffix, schema::FLOAT32, shape);
   ctx.call(kernel("fgc_reverse_sequence", {ctx.buf(from), ctx.buf(to), ctx.size(ctx.dim(shape, 0)),
                                            ctx.size(ctx.dim(shape, 1)),

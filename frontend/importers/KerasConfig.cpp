@@ -751,7 +751,13 @@ void mapTrainingConfig(const Json &config, schema::Model &model, ImportLog &log)
                                shortJson(v)));
       }
   } else if (opt && opt->is_string()) {
-    t.mutable_optimizer()->set_class_name(initializerClassFromName(opt->get<std::string>()));
+    // compile(optimizer="rmsprop"): Keras's defaults.
+    std::string cls = initializerClassFromName(opt->get<std::string>());
+    static const std::map<std::string, std::string> upper = {{"Sgd", "SGD"}, {"Rmsprop", "RMSprop"},
+                                                             {"Adamw", "AdamW"}};
+    if (auto it = upper.find(cls); it != upper.end())
+      cls = it->second;
+    t.mutable_optimizer()->set_class_name(cls);
   }
   // Losses: one for every output, a dict by output name, or a list in output order.
   std::vector<std::string> outputs;

@@ -2,6 +2,7 @@
 #include "frontend/importers/KerasImport.h"
 
 #include "compiler/support/AtomicFile.h"
+#include "frontend/importers/KerasConfig.h"
 #include "frontend/importers/KerasFormats.h"
 
 namespace fgc {
@@ -30,6 +31,36 @@ const char *kerasFormatName(KerasFormat f) {
   return "not a Keras file";
 }
 
+namespace {
+
+// `--compile`: Keras's compile() arguments (JSON text, or a file holding it) as the model's
+// training config.
+Status applyCompileConfig(const std::string &arg, schema::Model &model, importers::ImportLog &log) {
+  std::string text = arg;
+  std::string what = "--compile";
+  size_t first = arg.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || (arg[first] != '{' && arg[first] != '[')) {
+    auto bytes = readFile(arg);
+    if (!bytes)
+      return Error::format("--compile: {}", bytes.error().message());
+    text = *bytes;
+    what = arg;
+  }
+  auto json = importers::parseJson(text, what);
+  if (!json)
+    return json.error();
+  if (!json->is_object() || (!json->contains("loss") && !json->contains("optimizer")))
+    return Error::format("{}: expected Keras's compile() arguments as a JSON object, e.g. "
+                         "{{\"optimizer\": \"rmsprop\", \"loss\": "
+                         "\"sparse_categorical_crossentropy\"}}",
+                         what);
+  model.clear_training();
+  importers::mapTrainingConfig(*json, model, log);
+  return {};
+}
+
+} // namespace
+
 Expected<KerasImportResult> importKerasFile(const std::string &path,
                                             const KerasImportOptions &options) {
   auto bytes = readFile(path);
@@ -46,6 +77,9 @@ Expected<KerasImportResult> importKerasFile(const std::string &path,
                          "Keras 3 zip archive (.keras), judging by its first bytes",
                          path);
   }
+  if (r && !options.compileConfig.empty())
+    if (auto s = applyCompileConfig(options.compileConfig, r->model, log); !s)
+      return s.error();
   if (r)
     r->warnings = std::move(log.warnings);
   return r;

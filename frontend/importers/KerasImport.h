@@ -27,6 +27,10 @@ struct KerasImportOptions {
   // A weights file for a JSON config (legacy `save_weights` HDF5 or a full-model HDF5), or
   // one replacing the weights a full model carries.
   std::string weightsPath;
+  // Keras's compile() arguments as JSON ({"optimizer": ..., "loss": ..., "loss_weights": ...,
+  // "metrics": ...}, the form of Keras 3's compile_config), or the path of a file holding them:
+  // the model's training config, replacing the one the file carries (if any).
+  std::string compileConfig;
 };
 
 struct KerasImportResult {

@@ -371,6 +371,51 @@ TEST_CASE("bad Keras input: one clear message naming the file and the layer", "[
     CHECK(r.error().message().find("lambda.json: layer 'lambda_1' (Lambda) holds a Python "
                                    "function") != std::string::npos);
   }
+  SECTION("custom class of Keras 3 (no module, a registered name)") {
+    std::string text = base;
+    std::string builtin = R"("module": "keras.layers", "class_name": "Concatenate")";
+    text.replace(text.find(builtin), builtin.size(),
+                 R"("module": null, "class_name": "PairDistance")");
+    auto r = importText("custom3.json", text);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() ==
+          (dir / "custom3.json").string() +
+              ": layer 'concatenate': unknown layer class 'PairDistance', a custom layer (not part "
+              "of Keras): register it with fgc's custom-layer API (not yet available) or replace "
+              "it with built-in layers");
+  }
+  SECTION("custom class of Keras 2 (a class Keras does not have)") {
+    auto r = importText("custom2.json", R"({"class_name": "Model", "config": {"name": "m",
+      "layers": [
+      {"class_name": "InputLayer", "name": "x", "config": {"batch_input_shape": [null, 2],
+       "name": "x"}, "inbound_nodes": []},
+      {"class_name": "RandomWeightedAverage", "name": "rwa", "config": {"name": "rwa"},
+       "inbound_nodes": [[["x", 0, 0, {}]]]}],
+      "input_layers": [["x", 0, 0]], "output_layers": [["rwa", 0, 0]]}})");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() ==
+          (dir / "custom2.json").string() +
+              ": layer 'rwa': unknown layer class 'RandomWeightedAverage', a custom layer (not "
+              "part of Keras): register it with fgc's custom-layer API (not yet available) or "
+              "replace it with built-in layers");
+  }
+  SECTION("Lambda of Keras 3 with its bytecode") {
+    std::string text = base;
+    std::string lambda = R"("module": "keras.layers", "class_name": "Lambda", "registered_name": null,
+   "config": {"name": "concatenate", "trainable": true, "dtype": "float32",
+     "function": {"class_name": "__lambda__", "config": {"code": "4wEAAAAAAAAAAAAAAAEAAAAF",
+       "defaults": null, "closure": null}}, "arguments": {}},)";
+    auto at = text.find(R"("module": "keras.layers", "class_name": "Concatenate")");
+    auto end = text.find(R"("name": "concatenate", "inbound_nodes")", at);
+    text.replace(at, end - at, lambda + " ");
+    auto r = importText("lambda3.json", text);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() ==
+          (dir / "lambda3.json").string() +
+              ": layer 'concatenate' (Lambda) holds a Python function (marshalled bytecode); fgc "
+              "cannot compile Python code: replace the Lambda with built-in layers, or with a "
+              "custom layer registered with fgc's custom-layer API (not yet available)");
+  }
   SECTION("unsupported config value") {
     std::string text = base;
     text.replace(text.find("\"axis\": -1"), 10, "\"axis\": -1, \"sharding\": \"x\"");
@@ -407,6 +452,44 @@ TEST_CASE("bad Keras input: one clear message naming the file and the layer", "[
     INFO(r.error().message());
     CHECK(r.error().message().find("layer 'conv2d_34' (Conv2D): weight 'kernel' has shape "
                                    "(3, 3, 1, 32) in the file, but the layer needs (3, 3, 1, 33)") !=
+          std::string::npos);
+  }
+  SECTION("weights missing for a layer") {
+    // A Dense layer added after the toy ResNet's last one: the file has nothing for it.
+    std::string text = readBytes(locate("keras2/kotlindl_toyresnet_modelConfig.json"));
+    auto json = nlohmann::json::parse(text);
+    auto &layers = json["config"]["layers"];
+    nlohmann::json extra = layers.back();
+    extra["name"] = "dense_extra";
+    extra["config"]["name"] = "dense_extra";
+    extra["inbound_nodes"] = nlohmann::json::parse(R"([[["dense_7", 0, 0, {}]]])");
+    layers.push_back(extra);
+    json["config"]["output_layers"] = nlohmann::json::parse(R"([["dense_extra", 0, 0]])");
+    std::string path = (dir / "extra.json").string();
+    writeBytes(path, json.dump());
+    fgc::KerasImportOptions o;
+    o.weightsPath = locate("keras2/kotlindl_toyresnet_weights.h5");
+    auto r = fgc::importKerasFile(path, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() ==
+          o.weightsPath + ": layer 'dense_extra' (Dense): the file has no weights for it (it "
+                          "needs kernel (10, 10), bias (10,))");
+  }
+  SECTION("weights that do not fit the layer's config") {
+    // The toy ResNet's last Dense without a bias: the file still has kernel and bias.
+    std::string text = readBytes(locate("keras2/kotlindl_toyresnet_modelConfig.json"));
+    auto json = nlohmann::json::parse(text);
+    json["config"]["layers"].back()["config"]["use_bias"] = false;
+    std::string path = (dir / "nobias.json").string();
+    writeBytes(path, json.dump());
+    fgc::KerasImportOptions o;
+    o.weightsPath = locate("keras2/kotlindl_toyresnet_weights.h5");
+    auto r = fgc::importKerasFile(path, o);
+    REQUIRE_FALSE(r);
+    INFO(r.error().message());
+    CHECK(r.error().message().rfind(o.weightsPath + ": layer 'dense_7' (Dense): the file has 2 "
+                                    "weight(s) for it (", 0) == 0);
+    CHECK(r.error().message().find("but fgc's Dense needs 1 (kernel (256, 10))") !=
           std::string::npos);
   }
   SECTION("weights for a layer the model does not have") {
@@ -526,4 +609,54 @@ TEST_CASE("fgc import: exit code 1, one line, nothing written", "[keras][cli]") 
   CHECK(WEXITSTATUS(rc) == 0);
   CHECK(readBytes(err).find("308 parameters (weights present)") != std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST_CASE("import with compile() arguments given in JSON: the training config", "[keras]") {
+  SECTION("a file, for a model saved without one") {
+    fgc::KerasImportOptions o;
+    o.weightsPath = kData + "kotlindl_toyresnet_weights.h5";
+    o.compileConfig = std::string(FGC_SOURCE_DIR) + "/tests/keras/toy_resnet_compile.json";
+    auto r = fgc::importKerasFile(kData + "kotlindl_toyresnet_modelConfig.json", o);
+    INFO((r ? std::string() : r.error().message()));
+    REQUIRE(r);
+    const auto &t = r->model.training();
+    CHECK(t.optimizer().class_name() == "Adam");
+    REQUIRE(t.losses_size() == 1);
+    CHECK(t.losses(0).class_name() == "SparseCategoricalCrossentropy");
+    CHECK(t.losses(0).config().attrs().at("from_logits").b());
+    REQUIRE(t.metrics_size() == 1);
+    CHECK(t.metrics(0).name() == "accuracy");
+  }
+  SECTION("JSON text replacing the file's own training config") {
+    std::string path = kData + "dl4j_embedding_lstm_tensorflow_2.h5";
+    auto own = fgc::importKerasFile(path);
+    REQUIRE(own);
+    CHECK(own->model.training().optimizer().class_name() == "Adam");
+    fgc::KerasImportOptions o;
+    o.compileConfig = R"({"optimizer": "rmsprop", "loss": "mae"})";
+    auto r = fgc::importKerasFile(path, o);
+    REQUIRE(r);
+    CHECK(r->model.training().optimizer().class_name() == "RMSprop");
+    CHECK(r->model.training().optimizer().attrs().empty()); // Keras's defaults
+    REQUIRE(r->model.training().losses_size() == 1);
+    CHECK(r->model.training().losses(0).class_name() == "mae");
+  }
+  SECTION("bad arguments: one message") {
+    std::string path = kData + "dl4j_simple_add.json";
+    fgc::KerasImportOptions o;
+    o.compileConfig = R"({"loss": "mse")";
+    auto r = fgc::importKerasFile(path, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message().rfind("--compile: invalid JSON (truncated or corrupted?)", 0) == 0);
+    o.compileConfig = "[1, 2]";
+    r = fgc::importKerasFile(path, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() ==
+          "--compile: expected Keras's compile() arguments as a JSON object, e.g. "
+          "{\"optimizer\": \"rmsprop\", \"loss\": \"sparse_categorical_crossentropy\"}");
+    o.compileConfig = "/nonexistent/compile.json";
+    r = fgc::importKerasFile(path, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message().rfind("--compile: /nonexistent/compile.json: ", 0) == 0);
+  }
 }

@@ -10,6 +10,21 @@ Writes:
   tests/fixtures/keras/<name>/              inference fixtures in the format of
                                             tests/reference/models_inference.py (meta.json,
                                             input_*.npy, output_*.npy), run by tests/keras
+  tests/fixtures/keras/<name>_train/        one training step from the Keras file's weights in
+                                            the format of tests/reference/models_training.py
+                                            (loss, grad/, after/ or after_tf2/, skip/), run by
+                                            tests/keras with tests/training/ModelTrainingTest.cpp
+                                            on the model `fgc import` wrote
+
+Training steps follow the Keras file's own compile arguments (HDF5 `training_config`, Keras 3
+`compile_config`), or, for a file that has none, the compile arguments listed in
+TRAINING_SPECS, which the test passes to `fgc import --compile` as well. Losses are tf.keras
+2.x's (sum_over_batch_size), including the probability forms of the cross-entropies (Keras
+clips to [1e-7, 1 - 1e-7]: sparse: log(sum(c)) - log(c[label]) with c the clipped
+probabilities, as TF takes their log as logits; categorical: the output divided by its sum,
+clipped, -sum(y log q)). Optimizers and the skip-mask rule are models_training.py's (RMSprop:
+tf.keras 2.x's epsilon outside the root, stored as after_tf2/). Dropout layers are the
+identity (the test runs with dropout off).
 
 The graph interpreter here reads Keras's own configs (Keras 2 nested-list inbound_nodes and
 Keras 3 args / keras_history, Sequential lists) and matches weights by Keras's weight names
@@ -38,6 +53,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models_inference as mi  # noqa: E402
+import models_training as mt  # noqa: E402
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "keras")
@@ -79,6 +95,39 @@ FIXTURE_SPECS = [
          batch=3, seed=81005),
     dict(name="saheart_functional", model="keras3/saheart_functional_model.keras", batch=3,
          seed=81006),
+    dict(name="conv2d_transpose", model="keras2/dl4j_tfkeras_cnn2d_113_conv2dtranspose.h5",
+         batch=2, seed=81007),
+    dict(name="gru_conv1d", model="keras2/hls4ml_hostpipe_parallel_h5_named.keras", batch=2,
+         seed=81008),
+    dict(name="seizure_conv1d_lstm", model="keras2/seizure_ensemble_model.h5", batch=2,
+         seed=81009),
+    dict(name="knime_3in_3out", model="keras2/knime_3in_3out.h5", batch=3, seed=81010),
+    dict(name="lstm_multi_io", model="keras2/fdeep_lstm_multi_io.h5", batch=2, seed=81011,
+         dims=[5]),
+    dict(name="airquality_bilstm", model="keras3/airquality_bilstm_keras3_legacy.h5", batch=2,
+         seed=81012),
+]
+
+
+# Training-step fixtures: name, model file, weights file, compile arguments for a file without
+# a training config (a JSON file the test also gives `fgc import --compile`), batch, seed.
+TRAINING_SPECS = [
+    # tf.keras 2.2 save_weights + to_json, no training config: Adam, sparse CE from logits.
+    dict(name="toy_resnet_train", model="keras2/kotlindl_toyresnet_modelConfig.json",
+         weights="keras2/kotlindl_toyresnet_weights.h5", compile="tests/keras/toy_resnet_compile.json", batch=3,
+         seed=82001),
+    # Keras 2.1 Sequential Embedding + LSTM (hard_sigmoid), its own Adam + mse.
+    dict(name="embedding_lstm_train", model="keras2/dl4j_embedding_lstm_tensorflow_2.h5",
+         batch=3, seed=82002),
+    # tf.keras 2.2 Conv2DTranspose / SpatialDropout2D / ZeroPadding2D / UpSampling2D /
+    # Cropping2D / MaxPooling2D, its own RMSprop + categorical_crossentropy on probabilities.
+    # Its biases are 0 (an untrained model), so the second Conv2DTranspose outputs exactly
+    # tanh(0) = 0 over the all-zero region its padded input has, tying with ZeroPadding2D's zeros
+    # in MaxPooling2D windows: the loss has a kink in that bias (max pooling's gradient goes to
+    # the first maximum of the window, TF's and torch's rule), which a central difference
+    # averages; that bias is left out of the finite-difference check.
+    dict(name="conv2d_transpose_train", model="keras2/dl4j_tfkeras_cnn2d_113_conv2dtranspose.h5",
+         batch=3, seed=82003, fd_exclude=["conv2d_transpose_27/bias"]),
 ]
 
 
@@ -177,6 +226,11 @@ def read_model(path, weights_path):
             total += arr.size
             parts = wn.split("/")
             short = parts[-1].split(":")[0]
+            # Bidirectional: ".../forward_lstm_4/kernel:0", ".../backward_lstm_4/kernel:0".
+            for part in parts[:-1]:
+                for side in ("forward_", "backward_"):
+                    if part.startswith(side):
+                        short = side + short
             if layer in nested:
                 # A nested model's group: the weight's layer is named in its path.
                 inner = next(p for p in parts[:-1] if p in nested[layer])
@@ -239,6 +293,9 @@ class KAttrs:
 
     def get(self, key, default=None):
         v = self.cfg.get(key, default)
+        if key in ("padding", "cropping") and isinstance(v, list) and v and \
+                isinstance(v[0], list):
+            v = [e for pair in v for e in pair]  # ((top, bottom), (left, right)), flat
         return default if v is None and default is not None else v
 
     def pair(self, key, default):
@@ -254,7 +311,8 @@ class WeightCtx:
         self.weights, self.path = weights, path
 
     def weight(self, name):
-        return torch.from_numpy(self.weights[self.path][name]).to(mi.DTYPE)
+        v = self.weights[self.path][name]
+        return v if torch.is_tensor(v) else torch.from_numpy(v).to(mi.DTYPE)
 
 
 def refs_of(node):
@@ -316,11 +374,39 @@ def run_model(layer_cfg, weights, prefix, inputs):
     return result
 
 
+class SideWeights:
+    def __init__(self, ctx, side):
+        self.ctx, self.side = ctx, side
+
+    def weight(self, name):
+        return self.ctx.weight(self.side + name)
+
+
+def keras_bidirectional(ctx, a, xs):
+    """Bidirectional from its Keras config: the wrapped layer run forwards and backwards."""
+    inner = a.cfg["layer"]
+    run = {"LSTM": mi.layer_lstm, "GRU": mi.layer_gru}[inner["class_name"]]
+    cfg = inner["config"]
+    back = cfg.get("go_backwards", False)
+    fwd = run(SideWeights(ctx, "forward_"), KAttrs(dict(cfg, go_backwards=back)), xs)
+    bwd = run(SideWeights(ctx, "backward_"), KAttrs(dict(cfg, go_backwards=not back)), xs)
+    yf, yb = fwd[0], bwd[0]
+    if cfg.get("return_sequences", False):
+        yb = torch.flip(yb, [1])  # Keras puts the backward sequence back in input order
+    mode = a.cfg.get("merge_mode", "concat")
+    merged = {"concat": lambda: torch.cat([yf, yb], -1), "sum": lambda: yf + yb,
+              "mul": lambda: yf * yb, "ave": lambda: (yf + yb) / 2}[mode]()
+    return [merged] + fwd[1:] + bwd[1:]
+
+
+KERAS_LAYERS = dict(mi.LAYERS, Bidirectional=keras_bidirectional)
+
+
 def call_layer(layer, weights, prefix, xs):
     name = layer_name(layer)
     if is_model(layer):
         return run_model(layer, weights, prefix + name + "/", xs)
-    fn = mi.LAYERS[layer["class_name"]]
+    fn = KERAS_LAYERS[layer["class_name"]]
     return fn(WeightCtx(weights, prefix + name), KAttrs(layer["config"]), xs)
 
 
@@ -402,11 +488,229 @@ def build_fixture(spec, models_dir):
     print("wrote", out_dir)
 
 
+# --------------------------------------------------------------------------------------------
+# Training steps
+
+EPSILON = 1e-7  # Keras's backend epsilon, the clipping of probabilities
+
+
+def compile_args(path, spec):
+    """Keras's compile arguments: the spec's override or the file's own training config."""
+    if spec.get("compile"):
+        with open(os.path.join(REPO, spec["compile"])) as fh:
+            return json.load(fh)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK"):
+        return json.loads(zipfile.ZipFile(path).read("config.json"))["compile_config"]
+    if head.startswith(b"\x89HDF"):
+        with h5py.File(path, "r") as f:
+            return json.loads(decode(f.attrs["training_config"]))
+    with open(path) as fh:
+        return json.load(fh)["compile_config"]
+
+
+OPTIMIZER_NAMES = {"adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD"}
+LOSS_NAMES = {"mse": "MeanSquaredError", "mean_squared_error": "MeanSquaredError",
+              "categorical_crossentropy": "CategoricalCrossentropy",
+              "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+              "binary_crossentropy": "BinaryCrossentropy"}
+
+
+def optimizer_of(args):
+    opt = args.get("optimizer_config") or args.get("optimizer")
+    if isinstance(opt, str):
+        cls, cfg = OPTIMIZER_NAMES[opt.lower()], {}
+    else:
+        cls, cfg = opt["class_name"], opt.get("config", {})
+    full = dict(mt.OPTIMIZER_DEFAULTS[cls])
+    for k, v in cfg.items():
+        k = "learning_rate" if k == "lr" else k
+        if k in full and v is not None:
+            full[k] = float("%.7g" % v) if isinstance(v, float) else v
+    return cls, full
+
+
+def loss_of(args):
+    loss = args["loss"]
+    if isinstance(loss, list):
+        (loss,) = loss
+    if isinstance(loss, str):
+        return LOSS_NAMES[loss], False
+    return loss["class_name"], bool(loss.get("config", {}).get("from_logits", False))
+
+
+def per_sample_loss(kind, from_logits, y_true, y_pred):
+    if kind == "SparseCategoricalCrossentropy" and not from_logits:
+        # TF clips, takes the log as logits, then a softmax cross-entropy.
+        c = torch.clamp(y_pred, EPSILON, 1 - EPSILON)
+        picked = c.gather(-1, y_true.long().unsqueeze(-1)).squeeze(-1)
+        return torch.log(c.sum(-1)) - torch.log(picked)
+    if kind == "CategoricalCrossentropy" and not from_logits:
+        q = torch.clamp(y_pred / y_pred.sum(-1, keepdim=True), EPSILON, 1 - EPSILON)
+        return -(y_true * torch.log(q)).sum(-1)
+    return mt.per_sample_loss(kind, from_logits, y_true, y_pred)
+
+
+class KerasProblem:
+    """The Keras model with its loss, at float64 weights {"<layer path>/<weight>": array}."""
+
+    def __init__(self, config, lookup, kind, from_logits):
+        self.config, self.kind, self.from_logits = config, kind, from_logits
+        self.initial = {}
+        for layer, ws in lookup.items():
+            for wname, arr in ws.items():
+                self.initial[layer + "/" + wname] = arr
+        self.paths = sorted(self.initial)
+
+    def loss(self, weights, inputs, targets, need_grad=True):
+        leaves = {p: torch.tensor(weights[p], dtype=mi.DTYPE, requires_grad=need_grad)
+                  for p in self.paths}
+        nested = {}
+        for p, leaf in leaves.items():
+            layer, wname = p.rsplit("/", 1)
+            nested.setdefault(layer, {})[wname] = leaf
+        xs = [torch.from_numpy(x).to(mi.DTYPE) for x in inputs]
+        with torch.set_grad_enabled(need_grad):
+            (y,) = run_model(self.config, nested, "", xs)
+            t = torch.from_numpy(targets[0])
+            t = t if self.kind == "SparseCategoricalCrossentropy" else t.to(mi.DTYPE)
+            per = per_sample_loss(self.kind, self.from_logits, t, y)
+            total = per.sum() / per.numel()  # sum_over_batch_size
+        grads = None
+        if need_grad:
+            gs = torch.autograd.grad(total, [leaves[p] for p in self.paths])
+            grads = {p: g.detach().numpy().copy() for p, g in zip(self.paths, gs)}
+        return float(total), {}, grads
+
+
+def training_inputs(config, spec, rng):
+    """[(name, array, description)] for the model's (single) input."""
+    ((name, shape),) = input_specs(config)
+    full = [spec["batch"]] + list(shape[1:])
+    emb = next((l for l in layers_of(config) if l["class_name"] == "Embedding"), None)
+    if emb is not None:
+        n = emb["config"]["input_dim"]
+        return [(name, rng.integers(0, n, size=full).astype(np.float32),
+                 "integers [0, %d)" % n)]
+    return [(name, rng.uniform(0, 1, size=full).astype(np.float32), "uniform [0, 1)")]
+
+
+def training_target(kind, y, rng):
+    if kind == "SparseCategoricalCrossentropy":
+        return rng.integers(0, y.shape[-1], size=y.shape[:-1]).astype(np.int32)
+    if kind == "CategoricalCrossentropy":
+        return np.eye(y.shape[-1], dtype=np.float32)[rng.integers(0, y.shape[-1],
+                                                                  size=y.shape[:-1])]
+    if kind == "BinaryCrossentropy":
+        return rng.integers(0, 2, size=y.shape).astype(np.float32)
+    return rng.standard_normal(size=y.shape).astype(np.float32)
+
+
+def build_training_fixture(spec, models_dir):
+    path = locate(spec["model"], models_dir)
+    wpath = locate(spec["weights"], models_dir) if spec.get("weights") else None
+    config, lookup, _ = read_model(path, wpath)
+    args = compile_args(path, spec)
+    cls, cfg = optimizer_of(args)
+    kind, from_logits = loss_of(args)
+    prob = KerasProblem(config, lookup, kind, from_logits)
+    rng = np.random.default_rng(spec["seed"])
+    inputs = training_inputs(config, spec, rng)
+    arrays = [x for _, x, _ in inputs]
+    out_name = output_names(config)[0]
+    with torch.no_grad():
+        (y,) = run_model(config, lookup, "", [torch.from_numpy(x).to(mi.DTYPE) for x in arrays])
+    target = training_target(kind, y.numpy(), rng)
+    w0 = {p: a.astype(np.float64) for p, a in prob.initial.items()}
+    total, _, grads = prob.loss(w0, arrays, [target])
+    variant = "tf2" if cls == "RMSprop" else "inside"
+    after = mt.Optimizer(cls, cfg, variant).step(w0, grads)
+    for p in prob.paths:
+        if not np.all(np.isfinite(grads[p])):
+            raise AssertionError("%s: non-finite gradient %s" % (spec["name"], p))
+    fd_rng = np.random.default_rng(spec["seed"] + 7)
+    rel, ab, count, retried = mt.finite_difference_check(
+        prob, w0, arrays, [target], grads, fd_rng, per_tensor=spec.get("fd_per_tensor", 3),
+        exclude=spec.get("fd_exclude", ()))
+    if rel > 1e-6:
+        raise AssertionError("%s: finite differences disagree (%g)" % (spec["name"], rel))
+
+    out_dir = os.path.join(FIXTURES, spec["name"])
+    if os.path.exists(out_dir):
+        import shutil
+        shutil.rmtree(out_dir)
+    out = mt.Writer(out_dir)
+    input_meta = []
+    for name, x, values in inputs:
+        f = out.save("input_%s.npy" % name, x)
+        input_meta.append(dict(step=1, name=name, file=f, dtype=str(x.dtype),
+                               shape=list(x.shape), values=values))
+    tfile = out.save("target_%s.npy" % out_name, target)
+    target_meta = [dict(step=1, output=out_name, file=tfile, dtype=str(target.dtype),
+                        shape=list(target.shape))]
+    after_key = "after_tf2" if cls == "RMSprop" else "after"
+    params = []
+    for p in prob.paths:
+        g = grads[p]
+        entry = dict(path=p, shape=list(prob.initial[p].shape), storage="full",
+                     grad=[out.save("grad/%s.npy" % p, g.astype(np.float32))],
+                     grad_max_abs=float(np.max(np.abs(g))), grad_sum=float(np.sum(g)))
+        entry[after_key] = [out.save("%s/%s.npy" % (after_key, p),
+                                     after[p].astype(np.float32))]
+        skip = mt.near_zero(g) if cls != "SGD" else np.zeros(g.size, bool)
+        entry["skip_count"] = int(np.count_nonzero(skip))
+        entry["zero_grad_count"] = int(np.count_nonzero(g == 0))
+        if cls != "SGD":
+            entry["skip"] = out.save("skip/%s.npy" % p, np.packbits(skip, bitorder="little"))
+        params.append(entry)
+    meta = dict(
+        description="Reference training-step fixture written by tests/reference/"
+                    "keras_import.py (PyTorch %s autograd on the Keras file's config and its "
+                    "h5py-read float32 weights, float64 arithmetic, stored as float32)."
+                    % torch.__version__.split("+")[0],
+        model=spec["model"], weights=spec.get("weights"),
+        compile=spec.get("compile") or "the file's own training config",
+        batch=spec["batch"], steps=1, seeds=[spec["seed"]], dropout="identity",
+        initial_weights="the Keras file's weights",
+        optimizer=dict(class_name=cls, **cfg),
+        loss_reduction="sum_over_batch_size",
+        losses=[dict(output=out_name, class_name=kind, from_logits=from_logits, weight=1.0)],
+        loss_values=[dict(step=1, total=total, per_output={out_name: total})],
+        inputs=[n for n, _, _ in inputs], outputs=[out_name],
+        input_details=input_meta, target_details=target_meta, params=params,
+        near_zero_rule="skip masks as in tests/reference/models_training.py (|g| < %g * max|g| "
+                       "of the tensor)" % mt.NEAR_ZERO,
+        self_checks={
+            "finite differences, max |fd - autograd| / max|g| (tensor)": rel,
+            "finite differences, max |fd - autograd|": ab,
+            "finite differences, elements checked": count,
+            "finite differences, elements that needed a smaller h": retried,
+            "finite differences, tensors left out": list(spec.get("fd_exclude", []))})
+    if cls == "RMSprop":
+        meta["rmsprop_variants"] = {"after_tf2": "epsilon outside the root (tf.keras 2.x, "
+                                                 "momentum 0), what fgc's code runs"}
+    with open(os.path.join(out_dir, "meta.json"), "w") as fh:
+        json.dump(meta, fh, indent=1)
+        fh.write("\n")
+    print("wrote", out_dir, "loss %.6f, finite differences %.2e" % (total, rel))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=os.path.join(REPO, "..", "shared", "keras-models"))
+    ap.add_argument("--only", nargs="*", help="fixtures to regenerate (by name)")
     args = ap.parse_args()
     os.makedirs(FIXTURES, exist_ok=True)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    if args.only:
+        for spec in FIXTURE_SPECS:
+            if spec["name"] in args.only:
+                build_fixture(spec, args.models)
+        for spec in TRAINING_SPECS:
+            if spec["name"] in args.only:
+                build_training_fixture(spec, args.models)
+        return
     counts = {}
     for model, weights in WEIGHTED:
         path = locate(model, args.models)
@@ -423,6 +727,8 @@ def main():
         fh.write("\n")
     for spec in FIXTURE_SPECS:
         build_fixture(spec, args.models)
+    for spec in TRAINING_SPECS:
+        build_training_fixture(spec, args.models)
 
 
 if __name__ == "__main__":

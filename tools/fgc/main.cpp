@@ -48,9 +48,11 @@ int fail(const fgc::Error &e) {
 
 // Imports a Keras file, printing its warnings; the error names the file.
 fgc::Expected<fgc::schema::Model> importKeras(const std::string &path,
-                                              const std::string &weightsPath) {
+                                              const std::string &weightsPath,
+                                              const std::string &compileConfig = "") {
   fgc::KerasImportOptions options;
   options.weightsPath = weightsPath;
+  options.compileConfig = compileConfig;
   auto r = fgc::importKerasFile(path, options);
   if (!r)
     return r.error();
@@ -364,6 +366,11 @@ int main(int argc, char **argv) {
   import->add_option("-o,--output", output, "Output model file (.pb or .pbtxt)")->required();
   import->add_option("--weights", kerasWeights,
                      "Weights for a JSON config: a save_weights or full-model HDF5 file");
+  std::string compileConfig;
+  import->add_option("--compile", compileConfig,
+                     "Keras's compile() arguments as JSON (or a file holding them), e.g. "
+                     "'{\"optimizer\": \"rmsprop\", \"loss\": \"mse\"}': the training "
+                     "config, replacing the file's");
   fgc::RunOptions ro;
   auto *run = app.add_subcommand(
       "run", "JIT-compile the model in-process (LLVM) and predict, fit or evaluate on data files");
@@ -424,7 +431,7 @@ int main(int argc, char **argv) {
   }
 
   if (import->parsed()) {
-    auto m = importKeras(model, kerasWeights);
+    auto m = importKeras(model, kerasWeights, compileConfig);
     if (!m)
       return fail(m.error());
     if (auto s = fgc::writeModelFile(output, *m); !s)
