@@ -1,17 +1,18 @@
 # fgc_add_model(TARGET MODEL_FILE
 #               [NAMESPACE ns] [CLASS name] [WEIGHTS inline|blob|file] [OUTPUT_NAME stem]
-#               [COMPILE_OPTIONS option...])
+#               [COMPILE_OPTIONS option...] [PLUGINS target-or-path...])
 #
 # Compiles MODEL_FILE with `fgc compile` at build time and adds a static library TARGET holding
 # the generated model class, linked to the fgc runtime. Include "<stem>.h" (stem defaults to
 # TARGET) to use it. With WEIGHTS file, the weights file is <build dir>/<stem>.fgcw; its path is
 # in the variable <TARGET>_WEIGHTS_FILE and in the target property FGC_WEIGHTS_FILE. COMPILE_OPTIONS are
-# passed to `fgc compile` as they are (e.g. -O0, --outputs a,b).
+# passed to `fgc compile` as they are (e.g. -O0, --outputs a,b). PLUGINS are custom-layer
+# libraries loaded with `fgc --plugin` (a target of this project or a path).
 #
 # Inside the fgc build the compiler is the `fgc` target; an outside project gets it from
 # find_package(fgc), which defines the imported target fgc::fgc.
 function(fgc_add_model target model)
-  cmake_parse_arguments(M "" "NAMESPACE;CLASS;WEIGHTS;OUTPUT_NAME" "COMPILE_OPTIONS" ${ARGN})
+  cmake_parse_arguments(M "" "NAMESPACE;CLASS;WEIGHTS;OUTPUT_NAME" "COMPILE_OPTIONS;PLUGINS" ${ARGN})
   if(NOT M_OUTPUT_NAME)
     set(M_OUTPUT_NAME ${target})
   endif()
@@ -40,6 +41,17 @@ function(fgc_add_model target model)
     list(APPEND args --class ${M_CLASS})
   endif()
   list(APPEND args ${M_COMPILE_OPTIONS})
+  set(pluginDeps "")
+  foreach(plugin ${M_PLUGINS})
+    if(TARGET ${plugin})
+      list(APPEND args --plugin $<TARGET_FILE:${plugin}>)
+      list(APPEND pluginDeps ${plugin})
+    else()
+      get_filename_component(plugin "${plugin}" ABSOLUTE)
+      list(APPEND args --plugin ${plugin})
+      list(APPEND pluginDeps ${plugin})
+    endif()
+  endforeach()
   set(outputs ${stem}.cpp ${stem}.h)
   set(sources ${stem}.cpp)
   if(M_WEIGHTS STREQUAL "blob")
@@ -55,7 +67,7 @@ function(fgc_add_model target model)
     OUTPUT ${outputs}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${dir}
     COMMAND ${compiler} ${args} > /dev/null
-    DEPENDS ${model} ${compilerDep}
+    DEPENDS ${model} ${compilerDep} ${pluginDeps}
     COMMENT "fgc compile ${model}"
     VERBATIM)
   add_library(${target} STATIC ${sources})

@@ -74,15 +74,18 @@ private:
       position[sl.name()] = i;
       const OpDef *def = OpRegistry::global().find(sl.class_name());
       if (!def)
-        return Error::format("layer '{}': unknown layer class '{}'. fgc knows: {}. A custom layer "
-                             "must be registered before loading (see README, \"Custom layers\")",
+        return Error::format("layer '{}': unknown layer class '{}'. fgc knows: {}. If '{}' is a "
+                             "custom layer, register it before loading: "
+                             "register_custom_layer<T>(\"{}\") in C++, or `fgc --plugin LIB.so` "
+                             "(see README, \"Custom layers\")",
                              sl.name(), sl.class_name().empty() ? "<empty>" : sl.class_name(),
-                             knownClasses());
+                             knownClasses(), sl.class_name(), sl.class_name());
       auto layer = std::make_unique<Layer>();
       layer->name = sl.name();
       layer->className = sl.class_name();
       layer->def = def;
-      auto config = normalizeConfig(def->attrs, toAttrMap(sl.config()), layer->describe());
+      auto config =
+          normalizeConfig(def->attrs, toAttrMap(sl.config()), layer->describe(), def->custom);
       if (!config)
         return config.error();
       layer->config = config.take();
@@ -326,6 +329,10 @@ private:
     for (size_t li = 0; li < graph_->layers.size(); ++li) {
       Layer &layer = *graph_->layers[li];
       const schema::Layer &sl = *sources_[li];
+      if (layer.def->custom) {
+        FGC_TRY(attachCustomWeights(layer, sl));
+        continue;
+      }
       if (layer.params.empty() && sl.weights_size() == 0)
         continue;
       if (sl.weights_size() != static_cast<int>(layer.params.size())) {
@@ -340,6 +347,27 @@ private:
       for (size_t i = 0; i < layer.params.size(); ++i)
         FGC_TRY(fillParam(layer, layer.params[i], sl.weights(static_cast<int>(i))));
     }
+    return Status::ok();
+  }
+
+  // A custom layer's weights are those of its traced body, which the file lists in order (as
+  // Keras lists a layer's weights), named by their path in the body.
+  Status attachCustomWeights(Layer &layer, const schema::Layer &sl) {
+    if (sl.weights_size() == 0)
+      return Status::ok();
+    std::vector<std::pair<std::string, Param *>> params;
+    if (layer.subgraph)
+      collectCustomParams(*layer.subgraph, "", params);
+    if (sl.weights_size() != static_cast<int>(params.size())) {
+      std::string expected;
+      for (const auto &[name, p] : params)
+        expected += (expected.empty() ? "" : ", ") + name + " " + shapeToString(p->type.shape);
+      return Error::format("{}: the file has {} weight(s), the layer's build() creates {} ({})",
+                           layer.describe(), sl.weights_size(), params.size(),
+                           expected.empty() ? "none" : expected);
+    }
+    for (size_t i = 0; i < params.size(); ++i)
+      FGC_TRY(fillParam(layer, *params[i].second, sl.weights(static_cast<int>(i))));
     return Status::ok();
   }
 
@@ -368,6 +396,21 @@ private:
     return Status::ok();
   }
 };
+
+} // namespace
+
+void collectCustomParams(Graph &body, const std::string &prefix,
+                         std::vector<std::pair<std::string, Param *>> &out) {
+  for (auto &l : body.layers) {
+    std::string path = prefix.empty() ? l->name : prefix + "/" + l->name;
+    if (l->subgraph)
+      collectCustomParams(*l->subgraph, path, out);
+    for (auto &p : l->params)
+      out.push_back({p.name == path ? path : path + "/" + p.name, &p});
+  }
+}
+
+namespace {
 
 std::string directoryOf(const std::string &path) {
   auto slash = path.find_last_of('/');

@@ -29,6 +29,11 @@ Expected<std::unique_ptr<Graph>> buildGraph(const schema::Model &model,
 // Reads a model file and builds its graph.
 Expected<std::unique_ptr<Graph>> loadGraph(const std::string &path);
 
+// The weights of a custom layer's traced body in file order, each with its name in the file:
+// its path in the body ("kernel" for a weight made by add_weight, "dense/bias" for a layer's).
+void collectCustomParams(Graph &body, const std::string &prefix,
+                         std::vector<std::pair<std::string, Param *>> &out);
+
 // The caps that keep hostile files from exhausting memory.
 inline constexpr int64_t kMaxDim = int64_t(1) << 31;
 inline constexpr int64_t kMaxParamElements = int64_t(1) << 34;

@@ -3,6 +3,7 @@
 
 #include "compiler/ir/KerasTopology.h"
 #include "compiler/ir/OpRegistry.h"
+#include "frontend/GraphBuilder.h"
 #include "frontend/ModelFile.h"
 
 #include <set>
@@ -32,6 +33,25 @@ Status writeLayer(const Layer &l, WeightsMode weights, schema::Layer &out) {
       for (const auto &[k, v] : op->kwargs)
         (*node->mutable_kwargs())[k] = v;
     }
+  if (l.def->custom) {
+    // Stored as Keras stores a custom layer: class name, config and its weights, never its body
+    // (loading traces it again from the config).
+    if (weights == WeightsMode::Inline && l.subgraph) {
+      std::vector<std::pair<std::string, Param *>> params;
+      collectCustomParams(*l.subgraph, "", params);
+      for (const auto &[name, p] : params) {
+        if (p->data.empty())
+          return Error::format("{}: weight '{}' has no data to save", l.describe(), name);
+        auto *t = out.add_weights();
+        t->set_name(name);
+        t->set_dtype(p->type.dtype);
+        for (Dim d : p->type.shape)
+          t->add_shape(d);
+        t->set_data(p->data.data(), p->data.size());
+      }
+    }
+    return Status::ok();
+  }
   if (l.subgraph) {
     auto sub = graphToModel(*l.subgraph, weights);
     if (!sub)

@@ -199,13 +199,17 @@ static std::optional<AttrValue> coerce(const AttrSpec &spec, const AttrValue &v)
 }
 
 Expected<AttrMap> normalizeConfig(const std::vector<AttrSpec> &specs, const AttrMap &given,
-                                  const std::string &what) {
+                                  const std::string &what, bool keepUnknown) {
   AttrMap out;
   for (const auto &[key, value] : given) {
     const AttrSpec *spec = nullptr;
     for (const auto &s : specs)
       if (s.name == key)
         spec = &s;
+    if (!spec && keepUnknown) {
+      out[key] = value;
+      continue;
+    }
     if (!spec) {
       std::string known;
       for (const auto &s : specs)

@@ -55,9 +55,10 @@ AttrValue makeNone();
 AttrValue makeObject(const std::string &className, const AttrMap &attrs = {});
 
 // Checks `given` against `specs` and returns the complete config. `what` names the layer in
-// errors, e.g. "layer 'dense_1' (Dense)".
+// errors, e.g. "layer 'dense_1' (Dense)". With `keepUnknown` (custom layers, whose config is
+// what their get_config() returns) keys without a spec are kept as they are.
 Expected<AttrMap> normalizeConfig(const std::vector<AttrSpec> &specs, const AttrMap &given,
-                                  const std::string &what);
+                                  const std::string &what, bool keepUnknown = false);
 
 // The attributes that differ from their defaults (what a saved file needs to hold).
 AttrMap nonDefaultConfig(const std::vector<AttrSpec> &specs, const AttrMap &config);

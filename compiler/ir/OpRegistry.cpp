@@ -32,6 +32,12 @@ Expected<std::vector<TensorType>> inferLayerCall(Layer &layer, const OpContext &
                                : fmt::format("{} to {}", def.minInputs, def.maxInputs);
     return Error::format("{} takes {} input(s), got {}", callName, expected, n);
   }
+  if (def.trace && !layer.subgraph) {
+    auto body = def.trace(layer, ctx.inputs);
+    if (!body)
+      return body.error();
+    layer.subgraph = body.take();
+  }
   auto types = def.inferTypes(ctx);
   if (!types || !def.params)
     return types;

@@ -94,6 +94,17 @@ struct OpDef {
   // resolved), for `fgc compile --report`. Empty: one per output element.
   using Shapes = std::vector<std::vector<int64_t>>;
   std::function<double(const Layer &, const Shapes &inputs, const Shapes &outputs)> flops;
+
+  // Custom layers (frontend/api/Custom.cpp): the class is user code registered at run time. Its
+  // config is free-form (whatever the layer's get_config() returns), a model file stores it as
+  // class name + config + weights (never its body), and `trace` builds the layer's body on its
+  // first call: `build` and `call` run on symbolic tensors of the given input types and the
+  // result becomes `layer.subgraph`, a graph of primitive ops that later stages treat like a
+  // nested model. Errors name the layer.
+  bool custom = false;
+  std::function<Expected<std::unique_ptr<Graph>>(const Layer &layer,
+                                                 const std::vector<TensorType> &inputs)>
+      trace;
 };
 
 // Infers one call of `layer` (ctx.layer): checks the number of inputs, runs the shape function,
@@ -108,6 +119,7 @@ public:
   static OpRegistry &global();
 
   // Adds an op; the attributes every layer has (trainable, dtype) are added to its specs.
+  // Adding a class that exists replaces it (re-registering a custom layer).
   void add(OpDef def);
   const OpDef *find(const std::string &className) const;
   std::vector<std::string> classNames() const;

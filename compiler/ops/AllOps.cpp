@@ -15,6 +15,7 @@ void registerReshapingOps(OpRegistry &r);
 void registerAdvancedOps(OpRegistry &r);
 void registerBidirectional(OpRegistry &r);
 void registerAttentionOps(OpRegistry &r);
+void registerTensorOps(OpRegistry &r);
 } // namespace ops
 
 void registerBuiltinOps(OpRegistry &r) {
@@ -30,6 +31,7 @@ void registerBuiltinOps(OpRegistry &r) {
   ops::registerAdvancedOps(r);      // LeakyReLU, SpatialDropout2D
   ops::registerBidirectional(r);    // Bidirectional (LSTM, GRU)
   ops::registerAttentionOps(r);     // Attention
+  ops::registerTensorOps(r);        // custom layers' primitives: Variable, MatMul, Binary*, ...
 }
 
 } // namespace fgc

@@ -14,41 +14,43 @@ static bool compatible(const TensorType &given, const TensorType &declared) {
   return true;
 }
 
+Expected<std::vector<TensorType>> inferNestedCall(const OpContext &ctx) {
+  const Graph *g = ctx.layer.subgraph.get();
+  if (!g)
+    return ctx.error("has no nested model");
+  if (ctx.inputs.size() != g->inputs.size())
+    return ctx.error("model takes {} input(s), called on {}", g->inputs.size(),
+                     ctx.inputs.size());
+  for (size_t i = 0; i < ctx.inputs.size(); ++i)
+    if (!compatible(ctx.inputs[i], g->inputs[i]->type))
+      return ctx.error("input '{}' expects shape {}, got {}", g->inputLayer(i).name,
+                       shapeToString(g->inputs[i]->type.shape), ctx.describeInput(i));
+  // The nested model's symbolic dimensions are the caller's: map each None dimension of the
+  // nested inputs to the dimension the caller passes.
+  std::map<Dim, Dim> symbols = {{kBatchDim, ctx.input().shape.empty() ? kBatchDim
+                                                                      : ctx.input().shape[0]}};
+  for (size_t i = 0; i < ctx.inputs.size(); ++i)
+    for (size_t k = 0; k < ctx.inputs[i].rank(); ++k)
+      if (isDynamic(g->inputs[i]->type.shape[k]))
+        symbols[g->inputs[i]->type.shape[k]] = ctx.inputs[i].shape[k];
+  std::vector<TensorType> outs;
+  for (const Value *v : g->outputs) {
+    TensorType t = v->type;
+    for (Dim &d : t.shape)
+      if (isDynamic(d))
+        d = symbols.count(d) ? symbols[d] : kUnknownDim;
+    outs.push_back(t);
+  }
+  return outs;
+}
+
 static void registerModel(OpRegistry &r, const std::string &cls) {
   OpDef d;
   d.className = cls;
   d.summary = "A nested model, called on tensors like a layer.";
   d.minInputs = 1;
   d.maxInputs = -1;
-  d.inferTypes = [](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
-    const Graph *g = ctx.layer.subgraph.get();
-    if (!g)
-      return ctx.error("has no nested model");
-    if (ctx.inputs.size() != g->inputs.size())
-      return ctx.error("model takes {} input(s), called on {}", g->inputs.size(),
-                       ctx.inputs.size());
-    for (size_t i = 0; i < ctx.inputs.size(); ++i)
-      if (!compatible(ctx.inputs[i], g->inputs[i]->type))
-        return ctx.error("input '{}' expects shape {}, got {}", g->inputLayer(i).name,
-                         shapeToString(g->inputs[i]->type.shape), ctx.describeInput(i));
-    // The nested model's symbolic dimensions are the caller's: map each None dimension of the
-    // nested inputs to the dimension the caller passes.
-    std::map<Dim, Dim> symbols = {{kBatchDim, ctx.input().shape.empty() ? kBatchDim
-                                                                        : ctx.input().shape[0]}};
-    for (size_t i = 0; i < ctx.inputs.size(); ++i)
-      for (size_t k = 0; k < ctx.inputs[i].rank(); ++k)
-        if (isDynamic(g->inputs[i]->type.shape[k]))
-          symbols[g->inputs[i]->type.shape[k]] = ctx.inputs[i].shape[k];
-    std::vector<TensorType> outs;
-    for (const Value *v : g->outputs) {
-      TensorType t = v->type;
-      for (Dim &d : t.shape)
-        if (isDynamic(d))
-          d = symbols.count(d) ? symbols[d] : kUnknownDim;
-      outs.push_back(t);
-    }
-    return outs;
-  };
+  d.inferTypes = inferNestedCall;
   r.add(std::move(d));
 }
 

@@ -44,6 +44,10 @@ Status lowerWithSavedPreactivation(LowerContext &ctx,
 // The scratch argument.
 Arg scratchArg();
 
+// The output types of a call of a layer with a body (`layer.subgraph`: a nested model or a
+// traced custom layer): the body's outputs with its None dimensions mapped to the caller's.
+Expected<std::vector<TensorType>> inferNestedCall(const OpContext &ctx);
+
 // Lowering helpers.
 // A runtime call `fn(args...)`.
 KernelCall kernel(const std::string &fn, std::vector<Arg> args);

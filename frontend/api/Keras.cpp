@@ -22,12 +22,10 @@ namespace fgc::keras {
 
 namespace detail {
 
-namespace {
 std::map<std::string, int> &nameCounters() {
   static std::map<std::string, int> counters;
   return counters;
 }
-} // namespace
 
 std::string uniqueName(const std::string &base, bool zeroBased) {
   int &n = nameCounters()[base];
@@ -58,7 +56,7 @@ std::shared_ptr<LayerState> makeLayer(const std::string &className, Config confi
   s->ir.def = def;
   s->ir.name = name.empty() ? uniqueName(toSnakeCase(className), true) : name;
   auto normalized = normalizeConfig(def->attrs, AttrMap(config.begin(), config.end()),
-                                    s->ir.describe());
+                                    s->ir.describe(), def->custom);
   if (!normalized)
     raise(normalized.error());
   s->ir.config = normalized.take();
@@ -84,6 +82,13 @@ std::vector<Tensor> callLayer(const std::shared_ptr<LayerState> &layer,
     ctx.inputSources.push_back(t.node_->layer->ir.name);
     on += (on.empty() ? "" : ", ") + shapeToString(type.shape) + " from '" +
           t.node_->layer->ir.name + "'";
+  }
+  if (layer->custom && !layer->ir.subgraph) {
+    // A custom layer's first call traces the user's object (later calls share its body).
+    auto body = traceCustomLayer(*layer->custom, layer->ir, ctx.inputs);
+    if (!body)
+      raise(body.error());
+    layer->ir.subgraph = body.take();
   }
   auto types = inferLayerCall(layer->ir, ctx, layer->ir.describe());
   if (!types)
@@ -306,7 +311,10 @@ Layer Layer::from_config(const std::string &className, const Config &config) {
     name = it->second.s();
     c.erase(it);
   }
-  return Layer(makeLayer(className, c, name));
+  auto state = makeLayer(className, c, name);
+  if (state->ir.def->custom)
+    state->custom = makeCustomObject(className, state->ir.config);
+  return Layer(state);
 }
 
 // --- Model ------------------------------------------------------------------------------------
@@ -492,7 +500,11 @@ Model Model::fromGraph(const Graph &g) {
   for (const auto &op : g.ops) {
     const fgc::Layer *l = op->layer;
     if (!layers.count(l)) {
-      if (l->subgraph) {
+      if (l->def->custom) {
+        Config c(l->config.begin(), l->config.end());
+        layers[l] = makeLayer(l->className, c, l->name);
+        layers[l]->custom = makeCustomObject(l->className, l->config);
+      } else if (l->subgraph) {
         Model inner = fromGraph(*l->subgraph);
         layers[l] = inner.state_;
       } else {
@@ -526,11 +538,21 @@ Model Model::from_config(const schema::Model &config) {
   return fromGraph(**g);
 }
 
+Model Model::from_config(const schema::Model &config, const CustomObjects &customObjects) {
+  register_custom_objects(customObjects);
+  return from_config(config);
+}
+
 Model load_model(const std::string &path) {
   auto g = loadGraph(path);
   if (!g)
     raise(g.error());
   return Model::fromGraph(**g);
+}
+
+Model load_model(const std::string &path, const CustomObjects &customObjects) {
+  register_custom_objects(customObjects);
+  return load_model(path);
 }
 
 void plot_model(const Model &model, const std::string &toFile, const PlotOptions &o) {

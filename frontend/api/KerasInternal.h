@@ -16,6 +16,7 @@ struct LayerState {
   int calls = 0;                     // calls made so far (Keras's len(_inbound_nodes))
   std::vector<std::weak_ptr<NodeState>> nodes; // by call index; kept alive by their tensors
   std::shared_ptr<ModelState> model; // set for models
+  std::shared_ptr<CustomLayer> custom; // set for custom layers: the user's object
 };
 
 struct NodeState {
@@ -43,6 +44,8 @@ struct ModelState {
   void rebuildGraph(fgc::Layer &ir) const;
 };
 
+// The automatic-name counters (Keras's per-session name uids).
+std::map<std::string, int> &nameCounters();
 std::string uniqueName(const std::string &base, bool zeroBased);
 std::string toSnakeCase(const std::string &className);
 [[noreturn]] void raise(const Error &e);
@@ -50,5 +53,12 @@ std::shared_ptr<LayerState> makeLayer(const std::string &className, Config confi
                                       const std::string &name);
 std::vector<Tensor> callLayer(const std::shared_ptr<LayerState> &layer,
                               const std::vector<Tensor> &inputs);
+
+// Custom layers (Custom.cpp). The object a registered class makes from `config` (the layer's
+// config without name, trainable and dtype); throws for unregistered classes.
+std::shared_ptr<CustomLayer> makeCustomObject(const std::string &className, const AttrMap &config);
+// Traces `object`'s build() and call() on inputs of `inputs`' types into the body of `layer`.
+Expected<std::unique_ptr<Graph>> traceCustomLayer(CustomLayer &object, const fgc::Layer &layer,
+                                                  const std::vector<TensorType> &inputs);
 
 } // namespace fgc::keras::detail

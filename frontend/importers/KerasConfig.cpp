@@ -301,7 +301,8 @@ private:
         return Error::format(
             "{}: layer '{}' (Lambda) holds a Python function (marshalled bytecode); fgc "
             "cannot compile Python code: replace the Lambda with built-in layers, or with a "
-            "custom layer registered with fgc's custom-layer API (not yet available)",
+            "custom layer registered with fgc's custom-layer API (register_custom_layer in C++, "
+            "fgc --plugin LIB.so; README, \"Custom layers\")",
             log_.fileName, name);
       if (OpRegistry::global().find(cls))
         continue;
@@ -312,9 +313,9 @@ private:
       if (custom)
         return Error::format(
             "{}: layer '{}': unknown layer class '{}', a custom layer (not part of Keras): "
-            "register it with fgc's custom-layer API (not yet available) or replace it with "
-            "built-in layers",
-            log_.fileName, name, cls.empty() ? "<none>" : cls);
+            "register it with fgc's custom-layer API (register_custom_layer<T>(\"{}\") in C++, "
+            "fgc --plugin LIB.so; README, \"Custom layers\") or replace it with built-in layers",
+            log_.fileName, name, cls.empty() ? "<none>" : cls, cls);
     }
     return Status::ok();
   }

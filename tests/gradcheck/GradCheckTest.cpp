@@ -30,6 +30,10 @@
 #include "gc_dense_activations.h"
 #include "gc_merges.h"
 #include "gc_sequence.h"
+#ifdef FGC_GRADCHECK_CUSTOM_LAYERS
+#include "gc_custom_layers.h"
+#include "gc_custom_rnn.h"
+#endif
 
 #include <catch2/catch.hpp>
 
@@ -246,3 +250,17 @@ TEST_CASE("Embedding, LSTM and GlobalAveragePooling1D gradients match finite dif
           "[gradcheck]") {
   GradCheck<gc_sequence::Model>({7, 0}, 4).run(14);
 }
+
+#ifdef FGC_GRADCHECK_CUSTOM_LAYERS
+TEST_CASE("custom layers' tensor operations (Variable, MatMul, Binary*, Slice, Stack, Zeros, "
+          "Reduce*, with Concatenate and Reshape) and CustomDense match finite differences",
+          "[gradcheck]") {
+  GradCheck<gc_custom_layers::Model>({0}, 5).run(15);
+}
+
+TEST_CASE("the seed's CustomRNN (unrolled, shared Dense layers, nested classifier) matches "
+          "finite differences",
+          "[gradcheck]") {
+  GradCheck<gc_custom_rnn::Model>({0}, 6).run(16);
+}
+#endif

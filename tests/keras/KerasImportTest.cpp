@@ -94,8 +94,8 @@ const std::vector<CorpusEntry> &corpus() {
       {"keras2/knime_3in_3out.h5", "", {}, ""},
       {"keras2/gan-hm_wgangp_critic.h5", "", {},
        "layer 'random_weighted_average_1': unknown layer class 'RandomWeightedAverage', a custom "
-       "layer (not part of Keras): register it with fgc's custom-layer API (not yet available) "
-       "or replace it"},
+       "layer (not part of Keras): register it with fgc's custom-layer API "
+       "(register_custom_layer<T>(\"RandomWeightedAverage\") in C++"},
       {"keras2/seizure_ensemble_model.h5", "", {"Conv1D", "MaxPooling1D"}, ""},
       {"keras2/synthgen_gan_nested_sequential.h5", "", {}, ""},
       {"keras2/tiramisu_fc_dense67_func.json", "", {"Permute"}, ""},
@@ -106,7 +106,7 @@ const std::vector<CorpusEntry> &corpus() {
        "compile Python code"},
       {"keras3/doorlock_siamese_model.json", "", {},
        "layer 'l1': unknown layer class 'L1', a custom layer (not part of Keras): register it "
-       "with fgc's custom-layer API (not yet available)"},
+       "with fgc's custom-layer API (register_custom_layer<T>(\"L1\")"},
       {"keras3/doorlock_siamese_model_0.7.keras", "", {},
        "layer 'lambda' (Lambda) holds a Python function"},
       {"keras3/saheart_functional_model.keras", "", {}, ""},

@@ -9,6 +9,7 @@
 //   fgc run MODEL [fit|evaluate] ...  JIT-compile the model in-process and run it on data files
 //
 // Every command that reads a model also reads Keras files directly (told apart by content).
+// `--plugin LIB.so` (any command, repeatable) loads custom layers first (see loadPlugin).
 //
 // Every failure prints one `fgc: error: ...` line naming the file, layer and shapes, and exits 1.
 #include "compiler/codegen/CppEmitter.h"
@@ -35,10 +36,56 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <dlfcn.h>
 #include <filesystem>
 #include <iostream>
 
 namespace {
+
+// A plugin is a shared library that defines `extern "C" int fgc_register_plugin(void)`, which
+// registers its custom layers (fgc::keras::register_custom_layer) and returns 0. It is linked
+// against nothing of fgc: it resolves the API from this executable (RTLD_GLOBAL; fgc exports
+// its symbols), so plugin and compiler share one registry.
+fgc::Status loadPlugin(const std::string &path) {
+  // A bare file name would make dlopen search the library path; a plugin is named by its path.
+  std::string file = path.find('/') == std::string::npos ? "./" + path : path;
+  void *handle = dlopen(file.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!handle)
+    return fgc::Error::format("cannot load plugin '{}': {}", path, dlerror());
+  using Register = int (*)();
+  auto fn = reinterpret_cast<Register>(dlsym(handle, "fgc_register_plugin"));
+  if (!fn)
+    return fgc::Error::format("plugin '{}' has no entry point `extern \"C\" int "
+                              "fgc_register_plugin(void)`",
+                              path);
+  try {
+    if (int rc = fn(); rc != 0)
+      return fgc::Error::format("plugin '{}': fgc_register_plugin() failed with {}", path, rc);
+  } catch (const std::exception &e) {
+    return fgc::Error::format("plugin '{}': fgc_register_plugin() failed: {}", path, e.what());
+  }
+  return fgc::Status::ok();
+}
+
+// Takes every `--plugin LIB` / `--plugin=LIB` out of argv (they may stand anywhere, before or
+// after the command) and loads the libraries, in order.
+fgc::Status loadPlugins(int &argc, char **argv) {
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--plugin") {
+      if (i + 1 >= argc)
+        return fgc::Error("--plugin needs a shared library path");
+      FGC_TRY(loadPlugin(argv[++i]));
+    } else if (a.rfind("--plugin=", 0) == 0) {
+      FGC_TRY(loadPlugin(a.substr(9)));
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  return fgc::Status::ok();
+}
 
 int fail(const fgc::Error &e) {
   std::fflush(stdout);
@@ -250,7 +297,11 @@ int compileModel(fgc::Graph &g, const std::string &model, const std::string &out
 } // namespace
 
 int main(int argc, char **argv) {
+  if (auto s = loadPlugins(argc, argv); !s)
+    return fail(s.error());
   CLI::App app{"fgc - an ahead-of-time compiler for Keras-style functional models"};
+  app.footer("Any command: --plugin LIB.so loads custom layers from a shared library first "
+             "(README, \"Custom layers\").");
   // The runtime kernel variant this machine selects (FGC_CPU overrides it).
   const std::string version = std::string("fgc ") + FGC_VERSION + "\nruntime kernels: " +
                               fgc_cpu_variant() + " (FGC_CPU=baseline|avx2|avx512|auto)";

@@ -19,15 +19,18 @@
 // names and defaults: `layers::Conv2D(16, 3, {.strides = 2, .padding = "same"})`.
 #pragma once
 
+#include "compiler/ir/Attrs.h"
 #include "compiler/ir/Error.h"
 #include "fgc.pb.h"
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <typeinfo>
 #include <vector>
 
 namespace fgc {
@@ -37,10 +40,13 @@ class Graph;
 namespace fgc::keras {
 
 class Tensor;
+class Layer;
 namespace detail {
 struct LayerState;
 struct NodeState;
 struct ModelState;
+struct TraceState;
+std::shared_ptr<LayerState> stateOf(const Layer &layer);
 std::vector<Tensor> callLayer(const std::shared_ptr<LayerState> &layer,
                               const std::vector<Tensor> &inputs);
 } // namespace detail
@@ -48,6 +54,13 @@ std::vector<Tensor> callLayer(const std::shared_ptr<LayerState> &layer,
 // A value in a config: what Keras writes in `get_config()`.
 using ConfigValue = schema::AttrValue;
 using Config = std::map<std::string, ConfigValue>;
+
+// Config values: makeInt(3), makeFloat(0.5), makeString("relu"), makeBool(true), makeInts({3, 3}).
+using fgc::makeBool;
+using fgc::makeFloat;
+using fgc::makeInt;
+using fgc::makeInts;
+using fgc::makeString;
 
 // Keras's None in a shape.
 inline constexpr int64_t None = -1;
@@ -134,8 +147,99 @@ public:
   explicit Layer(std::shared_ptr<detail::LayerState> s) : state_(std::move(s)) {}
 
 protected:
+  friend std::shared_ptr<detail::LayerState> detail::stateOf(const Layer &layer);
   std::shared_ptr<detail::LayerState> state_;
 };
+
+// --- Custom layers ----------------------------------------------------------------------------
+//
+// Keras's `class CustomDense(layers.Layer)`: derive from CustomLayer, create weights in build()
+// with add_weight(), compute in call() with fgc::keras::ops and any layer or model, and return
+// the constructor's arguments from get_config(). Register the class by name, then make layers
+// of it with layers::Custom<T>(args...):
+//
+//   class CustomDense : public CustomLayer {
+//   public:
+//     explicit CustomDense(int64_t units = 32) : units_(units) {}
+//     explicit CustomDense(const Config &c) : units_(c.at("units").i()) {}
+//     void build(const Shape &input_shape) override {
+//       w_ = add_weight("kernel", {input_shape.back(), units_}, "random_normal");
+//       b_ = add_weight("bias", {units_}, "random_normal");
+//     }
+//     Tensor call(const Tensor &inputs) override { return ops::matmul(inputs, w_) + b_; }
+//     Config get_config() const override { return {{"units", makeInt(units_)}}; }
+//   private:
+//     int64_t units_;
+//     Tensor w_, b_;
+//   };
+//   register_custom_layer<CustomDense>("CustomDense");
+//   auto outputs = layers::Custom<CustomDense>(10)(inputs);
+//
+// call() is traced, as Keras traces a symbolic call: build() and call() run once per layer on
+// symbolic tensors, and what they compute becomes the layer's body, a graph of primitive ops
+// (C++ loops over a static number of steps unroll). fgc then infers its shapes, optimizes,
+// differentiates and compiles it like any model. A model file stores the layer as Keras does,
+// by class name, config and weights; loading it rebuilds the layer from its config through the
+// registry (T's constructor from a Config), so get_config() must hold everything the
+// constructor needs. Errors in build() or call() throw fgc::Exception naming the layer.
+using Shape = std::vector<int64_t>; // with None (-1) for unknown sizes, batch first
+
+class CustomLayer {
+public:
+  virtual ~CustomLayer() = default;
+  // Creates the weights for the input shape (batch first); by default none.
+  virtual void build(const Shape &input_shape);
+  // The computation on one input. Layers with several inputs or outputs override call_multi.
+  virtual Tensor call(const Tensor &inputs);
+  // The arguments a copy of the layer is made from (Keras's get_config()); the layer's name,
+  // trainable and dtype are added by fgc.
+  virtual Config get_config() const;
+
+  // Several inputs / outputs: by default build(shapes[0]) and {call(inputs[0])} for one input.
+  virtual void build_multi(const std::vector<Shape> &input_shapes);
+  virtual std::vector<Tensor> call_multi(const std::vector<Tensor> &inputs);
+
+protected:
+  // Keras's add_weight: a weight of `shape` created with `initializer` (see Initializer), as a
+  // tensor call() can use. Only valid inside build() (or call()). Names must be unique within
+  // the layer; without one, weights are "weight", "weight_1", ...
+  Tensor add_weight(const std::string &name, const Shape &shape,
+                    const Initializer &initializer = "glorot_uniform", bool trainable = true);
+  Tensor add_weight(const Shape &shape, const Initializer &initializer = "glorot_uniform",
+                    bool trainable = true);
+
+private:
+  friend struct detail::TraceState;
+  detail::TraceState *trace_ = nullptr;
+};
+
+// Makes a layer of a registered class from its config (Keras's cls.from_config(config)).
+using CustomLayerFactory = std::function<std::shared_ptr<CustomLayer>(const Config &config)>;
+// Keras's custom_objects: class name -> factory (custom_object<T>()).
+using CustomObjects = std::map<std::string, CustomLayerFactory>;
+
+template <typename T> CustomLayerFactory custom_object() {
+  return [](const Config &config) -> std::shared_ptr<CustomLayer> {
+    return std::make_shared<T>(config);
+  };
+}
+
+// Registers a custom layer class under `class_name`, the name model files store (re-registering
+// replaces it). `type` ties the C++ class to the name for layers::Custom<T>.
+void register_custom_layer(const std::string &class_name, CustomLayerFactory factory,
+                           const std::type_info *type = nullptr);
+template <typename T> void register_custom_layer(const std::string &class_name) {
+  register_custom_layer(class_name, custom_object<T>(), &typeid(T));
+}
+// Registers every entry of `objects` (what from_config / load_model do with custom_objects).
+void register_custom_objects(const CustomObjects &objects);
+// Whether `class_name` is a registered custom layer class.
+bool is_custom_layer(const std::string &class_name);
+
+namespace detail {
+Layer makeCustomLayer(std::shared_ptr<CustomLayer> object, const std::type_info &type,
+                      const std::string &name);
+}
 
 struct SummaryOptions {
   bool expand_nested = false;
@@ -246,6 +350,8 @@ public:
   // rebuilds a model that can be called, nested and saved like the original.
   schema::Model get_config() const;
   static Model from_config(const schema::Model &config);
+  // ... after registering the custom layer classes `custom_objects` names.
+  static Model from_config(const schema::Model &config, const CustomObjects &custom_objects);
 
   // Writes the model file (.pbtxt text, otherwise binary) atomically. Weights are initialized
   // from the seed at load time (Keras's defaults: glorot_uniform kernels, zero biases, ...).
@@ -268,8 +374,9 @@ private:
   detail::ModelState &model() const;
 };
 
-// keras.models.load_model(path)
+// keras.models.load_model(path, custom_objects=...)
 Model load_model(const std::string &path);
+Model load_model(const std::string &path, const CustomObjects &custom_objects);
 
 // keras.utils.plot_model(model, to_file, show_shapes=...)
 void plot_model(const Model &model, const std::string &to_file, const PlotOptions &options = {});
@@ -399,6 +506,60 @@ Tensor concatenate(const std::vector<Tensor> &inputs, const ConcatenateOptions &
 Tensor add(const std::vector<Tensor> &inputs, const CommonOptions &o = {});
 Tensor average(const std::vector<Tensor> &inputs, const CommonOptions &o = {});
 
+// A layer of the registered custom class T, made with T's constructor from `args`:
+// layers::Custom<CustomDense>(10). Named after the class ("custom_dense", ...).
+template <typename T, typename... A> Layer Custom(A &&...args) {
+  return detail::makeCustomLayer(std::make_shared<T>(std::forward<A>(args)...), typeid(T), "");
+}
+// A layer of an object the caller keeps (to read what its call() recorded, for instance).
+template <typename T> Layer CustomFrom(std::shared_ptr<T> object, const std::string &name = "") {
+  return detail::makeCustomLayer(std::move(object), typeid(T), name);
+}
+// The same with an explicit name.
+template <typename T, typename... A> Layer NamedCustom(const std::string &name, A &&...args) {
+  return detail::makeCustomLayer(std::make_shared<T>(std::forward<A>(args)...), typeid(T), name);
+}
+
 } // namespace layers
+
+// Tensor operations for custom layers' call(), on symbolic tensors (each becomes one op of the
+// layer's body). Tensors have the batch axis first, except weights.
+namespace ops {
+// x (..., k) @ w (k, n): w is a matrix of static shape, such as a weight.
+Tensor matmul(const Tensor &x, const Tensor &w);
+// Elementwise arithmetic; an operand may broadcast over leading axes (a bias, a scalar weight).
+Tensor add(const Tensor &a, const Tensor &b);
+Tensor subtract(const Tensor &a, const Tensor &b);
+Tensor multiply(const Tensor &a, const Tensor &b);
+Tensor divide(const Tensor &a, const Tensor &b);
+// Activations by Keras name ("relu", "tanh", "sigmoid", "softmax", ...), and shorthands.
+Tensor activation(const Tensor &x, const std::string &name);
+Tensor relu(const Tensor &x);
+Tensor tanh(const Tensor &x);
+Tensor sigmoid(const Tensor &x);
+Tensor softmax(const Tensor &x);
+// Sum / mean / max over `axis` (not the batch axis).
+Tensor reduce_sum(const Tensor &x, int64_t axis = -1, bool keepdims = false);
+Tensor reduce_mean(const Tensor &x, int64_t axis = -1, bool keepdims = false);
+Tensor reduce_max(const Tensor &x, int64_t axis = -1, bool keepdims = false);
+// x[..., start:start + size, ...] along `axis` (kept), and x[..., index, ...] (axis dropped;
+// Python's inputs[:, t, :] is take(inputs, 1, t)). Negative start / index count from the end.
+Tensor slice(const Tensor &x, int64_t axis, int64_t start, int64_t size);
+Tensor take(const Tensor &x, int64_t axis, int64_t index);
+// tf.stack: same-shaped tensors joined along a new axis (>= 1).
+Tensor stack(const std::vector<Tensor> &xs, int64_t axis = 1);
+// tf.concat along an existing axis.
+Tensor concat(const std::vector<Tensor> &xs, int64_t axis = -1);
+// Every sample reshaped to `shape` (one entry may be -1).
+Tensor reshape(const Tensor &x, const Shape &shape);
+// Zeros of shape (batch,) + shape, with the batch size of `like`:
+// tf.zeros((inputs.shape[0], units)) is zeros(inputs, {units}).
+Tensor zeros(const Tensor &like, const Shape &shape);
+} // namespace ops
+
+Tensor operator+(const Tensor &a, const Tensor &b);
+Tensor operator-(const Tensor &a, const Tensor &b);
+Tensor operator*(const Tensor &a, const Tensor &b);
+Tensor operator/(const Tensor &a, const Tensor &b);
 
 } // namespace fgc::keras

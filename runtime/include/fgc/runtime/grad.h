@@ -53,8 +53,7 @@ enum {
 
 /* y[i] += alpha * x[i] for i < n (n may be 0). x and y must not overlap unless equal. */
 int fgc_scale_add(const float *x, float alpha, float *y, int64_t n);
-/* y[i] = value for i < n (n may be 0); e.g. zeroing gradient buffers. */
-int fgc_fill(float *y, float value, int64_t n);
+/* fgc_fill (kernels.h) zeroes gradient buffers. */
 
 /* 1 if the derivative of `act` needs the pre-activation z (GELU, SOFTPLUS,
  * SWISH), 0 if the output y (or nothing, for LINEAR) suffices, -1 if act is
@@ -329,6 +328,23 @@ int fgc_attention_backward(const fgc_attention_params *p, const float *query, co
                            const float *dy, float *dquery, float *dvalue, float *dkey,
                            float *dscale, float *dconcat_score_weight, float *scratch,
                            int flags);
+
+/* ---------------------------------------------------------------- tensor operations */
+
+/* fgc_binary backward: da (a_count) and db (b_count) sum the gradient over
+ * every output their entry reached. NULL da / db: not wanted. input_flags[k]
+ * (input_flags may be NULL: all 0) says whether da / db is accumulated. */
+int fgc_binary_backward(fgc_binary_op op, const float *a, int64_t a_count, const float *b,
+                        int64_t b_count, const float *dy, int64_t count, float *da, float *db,
+                        const int *input_flags);
+/* fgc_slice backward: dx (outer, n, inner) gets dy in [start, start + size)
+ * and zeros elsewhere (or adds dy there with ACCUMULATE_INPUT). */
+int fgc_slice_backward(const float *dy, float *dx, int64_t outer, int64_t n, int64_t inner,
+                       int64_t start, int64_t size, int flags);
+/* fgc_reduce backward. Sum: dx = dy; mean: dy / n; max: dy to the first
+ * maximum along n (x and y are read only for max). Flag: ACCUMULATE_INPUT. */
+int fgc_reduce_backward(fgc_reduce_op op, const float *x, const float *y, const float *dy,
+                        float *dx, int64_t outer, int64_t n, int64_t inner, int flags);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -363,6 +363,42 @@ int fgc_attention(const fgc_attention_params *p, const float *query, const float
                   const float *key, const float *scale, const float *concat_score_weight,
                   float *output, float *scores);
 
+/* ---------------------------------------------------------------- tensor operations (tensor_ops.cpp) */
+/* What custom layers' traced bodies are made of, besides the layer kernels. */
+
+/* fgc_copy (above) reads weights as values (add_weight's Variable op). */
+/* y[i] = value for i < n (n may be 0): zeros, gradient buffers. */
+int fgc_fill(float *y, float value, int64_t n);
+
+typedef enum fgc_binary_op {
+  FGC_BINARY_ADD = 0,
+  FGC_BINARY_SUBTRACT = 1,
+  FGC_BINARY_MULTIPLY = 2,
+  FGC_BINARY_DIVIDE = 3,
+  FGC_BINARY_FORCE_INT32 = 0x7fffffff
+} fgc_binary_op;
+
+/* y[i] = a[i % a_count] op b[i % b_count] for i < count: each operand is the
+ * whole output or a trailing block of it repeated (a bias over rows, a scalar:
+ * count 1). a_count and b_count must divide count. */
+int fgc_binary(fgc_binary_op op, const float *a, int64_t a_count, const float *b, int64_t b_count,
+               float *y, int64_t count);
+
+/* x viewed as (outer, n, inner): y (outer, size, inner) = x[:, start:start + size, :]. */
+int fgc_slice(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int64_t start,
+              int64_t size);
+
+typedef enum fgc_reduce_op {
+  FGC_REDUCE_SUM = 0,
+  FGC_REDUCE_MEAN = 1,
+  FGC_REDUCE_MAX = 2,
+  FGC_REDUCE_FORCE_INT32 = 0x7fffffff
+} fgc_reduce_op;
+
+/* x viewed as (outer, n, inner): y (outer, inner) = sum / mean / max over n. */
+int fgc_reduce(fgc_reduce_op op, const float *x, float *y, int64_t outer, int64_t n,
+               int64_t inner);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
