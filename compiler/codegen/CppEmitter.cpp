@@ -208,6 +208,10 @@ private:
     h << "\n";
     h << "private:\n  fgc::rt::Weights weights_;\n  fgc::rt::Arena arena_;\n"
          "  fgc::rt::ArenaPlan arenaPlan_;\n";
+    if (!p_.weightSteps.empty())
+      h << "  // Computed from the weights (folded BatchNormalization) for weights_.version().\n"
+           "  std::vector<float> derived_;\n  std::uint64_t derivedVersion_ = 0;\n"
+           "  void updateDerived();\n";
     if (p_.training)
       h << "  fgc::rt::Arena trainArena_;\n  fgc::rt::ArenaPlan trainArenaPlan_;\n"
            "  std::vector<float> state_;\n  int64_t step_ = 0;\n"
@@ -606,6 +610,52 @@ private:
     return base + "_s" + std::to_string(step);
   }
 
+  // Whether any kernel call of `steps` reads or writes buffer `id` (structs and lists too).
+  static bool mentions(const std::vector<Step> &steps, int id) {
+    std::vector<int> ids;
+    for (const Step &st : steps)
+      for (const KernelCall &k : st.calls) {
+        ids.clear();
+        for (const Arg &a : k.args)
+          buffersOf(a, ids);
+        for (const Arg &a : k.scratchArgs)
+          buffersOf(a, ids);
+        if (std::find(ids.begin(), ids.end(), id) != ids.end())
+          return true;
+      }
+    return false;
+  }
+
+  // updateDerived(): the calls that compute buffers from the weights alone (constant folding),
+  // run by predict when the weights changed since the last run.
+  std::string updateDerivedBody() const {
+    std::ostringstream s;
+    s << "void " << cls_ << "::updateDerived() {\n";
+    s << fmt::format("  derived_.resize({});\n", p_.derivedFloats);
+    for (int id = 0; id < int(p_.buffers.size()); ++id) {
+      const Buffer &b = p_.buffers[size_t(id)];
+      if (b.training || !mentions(p_.weightSteps, id))
+        continue;
+      if (b.kind == Buffer::Kind::Param)
+        s << fmt::format("  const float *{} = weights_[{}]; // {}\n", b.name, b.index,
+                         b.description);
+      else if (b.kind == Buffer::Kind::Derived)
+        s << fmt::format("  float *{} = derived_.data() + {}; // {}\n", b.name, b.index,
+                         b.description);
+    }
+    for (const Step &st : p_.weightSteps) {
+      s << "\n  // " << st.comment << "\n";
+      for (const KernelCall &k : st.calls) {
+        std::string args;
+        for (const Arg &arg : k.args)
+          args += (args.empty() ? "" : ", ") + argText(arg, "", {});
+        s << fmt::format("  check({}({}), \"{}\");\n", k.function, args, st.layerName);
+      }
+    }
+    s << "  derivedVersion_ = weights_.version();\n}\n\n";
+    return s.str();
+  }
+
   // The body of predict() (training = false) or trainStep() (training = true).
   std::string functionBody(bool training) const {
     std::ostringstream s;
@@ -625,6 +675,11 @@ private:
         s << fmt::format(
             "  outputs[{0}].resize({1}, fgc::rt::resolveShape(kOutputSpecs[{0}], sym));\n", i,
             rtDType(p_.buffers[size_t(p_.outputs[i])].dtype));
+    if (!training && !p_.weightSteps.empty())
+      s << "  // What is computed from the weights alone (folded BatchNormalization), again when\n"
+           "  // they changed (load_weights, load, a training step, mutableWeightData).\n"
+           "  if (derived_.empty() || derivedVersion_ != weights_.version())\n"
+           "    updateDerived();\n";
     if (training) {
       s << "  if (state_.empty())\n    initialState(state_);\n"
            "  // This update's learning rate (a schedule's value at the steps taken before it).\n"
@@ -704,20 +759,7 @@ private:
       s << "  float *scratch = nullptr;\n";
 
     // Whether any kernel call of these steps reads or writes buffer `id`.
-    auto referenced = [&](ptrdiff_t id) {
-      for (const Step &st : steps)
-        for (const KernelCall &k : st.calls) {
-          for (const Arg &a : k.args)
-            if ((a.kind == Arg::Kind::Buffer && a.buffer == id) ||
-                (a.kind == Arg::Kind::BufferList &&
-                 std::find(a.buffers.begin(), a.buffers.end(), id) != a.buffers.end()))
-              return true;
-          for (const Arg &a : k.scratchArgs)
-            if (a.kind == Arg::Kind::Buffer && a.buffer == id)
-              return true;
-        }
-      return false;
-    };
+    auto referenced = [&](ptrdiff_t id) { return mentions(steps, int(id)); };
 
     // Buffer pointers.
     s << "\n  // Tensors.\n";
@@ -745,6 +787,8 @@ private:
                          b.description);
         break;
       case Buffer::Kind::Param:
+        if (!training && !referenced(id))
+          break; // read only by the code run when the weights change (updateDerived)
         if (training)
           s << fmt::format("  float *{} = weights_.mutableData({}); // {}\n", b.name, b.index,
                            b.description);
@@ -752,16 +796,29 @@ private:
           s << fmt::format("  const float *{} = weights_[{}]; // {}\n", b.name, b.index,
                            b.description);
         break;
+      case Buffer::Kind::Derived:
+        if (referenced(id))
+          s << fmt::format("  const float *{} = derived_.data() + {}; // {}\n", b.name, b.index,
+                           b.description);
+        break;
       case Buffer::Kind::State:
         s << fmt::format("  float *{} = state_.data() + {}; // {}\n", b.name, b.index,
                          b.description);
         break;
-      case Buffer::Kind::Activation:
+      case Buffer::Kind::Activation: {
+        if (auto shared = plan.inPlace.find(id); shared != plan.inPlace.end()) {
+          s << fmt::format("  {0} *{1} = reinterpret_cast<{0} *>(arena + at[{2}]); // {3}, in "
+                           "place of {4}\n",
+                           t, b.name, plan.slotOf(id),
+                           b.description, p_.buffers[size_t(shared->second)].name);
+          break;
+        }
         if (!plan.slots[slotOfBuffer.at(id)].used)
           break; // no call reads or writes it (e.g. fused away)
         s << fmt::format("  {0} *{1} = reinterpret_cast<{0} *>(arena + at[{2}]); // {3}\n", t,
                          b.name, slotOfBuffer.at(id), b.description);
         break;
+      }
       case Buffer::Kind::Alias:
         // A view that no kernel reads (a Dropout whose only user is another view) is still
         // declared, for the comment, but must not trip -Wunused-variable.
@@ -873,6 +930,8 @@ private:
                      cls_);
 
     s << predictBody();
+    if (!p_.weightSteps.empty())
+      s << updateDerivedBody();
     if (p_.training)
       s << trainingDefinitions();
     s << modelFileDefinitions();

@@ -58,6 +58,9 @@ struct Buffer {
     Alias,      // the same memory as buffer `aliasOf` (Reshape, Flatten, Dropout at inference)
     Target,     // training: the caller's target tensor `index`
     State,      // training: optimizer slots kept by the model object, at float offset `index`
+    Derived,    // computed from the parameters alone by KernelProgram::weightSteps (a folded
+                // BatchNormalization), kept by the model object at float offset `index` and
+                // recomputed whenever the weights change
   };
   Kind kind = Kind::Activation;
   int index = 0;
@@ -83,6 +86,10 @@ struct KernelCall {
   // `scratchFunction(scratchArgs...)` when scratchArgs is not empty.
   std::string scratchFunction;
   std::vector<Arg> scratchArgs;
+  // Elementwise kernels that may run in place: the index of the output argument (a Buffer)
+  // that may share memory with an input of the same size whose last use is this call (memory
+  // planning decides). -1: the output needs memory of its own.
+  int inPlaceOutput = -1;
 };
 
 // One layer call: its calls and what to print above them.
@@ -91,6 +98,33 @@ struct Step {
   std::string className;
   std::string comment;   // "conv2d_1 (Conv2D): (None, 26, 26, 16) -> (None, 24, 24, 32)"
   std::vector<KernelCall> calls;
+};
+
+// An elementwise kernel call read as instructions of the runtime's fgc_elementwise
+// (OpDef::elementwise): the running value of each element starts as inputs[0], `program` holds
+// (opcode, operand) pairs of fgc_elementwise_opcode, whose FGC_EW_ADD operands index `inputs`.
+struct ElementwiseForm {
+  std::vector<int> inputs; // buffers, all of the output's size
+  int output = -1;
+  std::vector<std::pair<int, int>> program;
+  bool symmetric = false; // the inputs may come in any order (sums, means)
+};
+
+// A call ending in a linear map whose output channels are the last axis of its kernel and of
+// its output (Dense, Conv2D), read by OpDef::linearOutput for folding a per-channel affine map
+// into it. The pointers point into the call's arguments.
+struct LinearForm {
+  int output = -1;
+  Arg *kernel = nullptr, *bias = nullptr, *activation = nullptr;
+};
+
+// A per-channel affine map y = x * scale + shift over the last axis (BatchNormalization at
+// inference), read by OpDef::channelAffine: `foldArgs` are the arguments of the runtime's
+// fgc_fold_batch_norm after kernel, bias, rows and channels (gamma, beta, mean, variance,
+// epsilon).
+struct ChannelAffineForm {
+  int input = -1, output = -1;
+  std::vector<Arg> foldArgs;
 };
 
 struct ProgramParam {
@@ -105,6 +139,10 @@ struct KernelProgram {
   std::vector<std::string> inputNames, outputNames;
   std::vector<ProgramParam> params;
   std::vector<Step> steps;
+  // Calls that read only parameters (constant folding): they run when the weights change, not
+  // in every predict, and write the Derived buffers (derivedFloats floats in all).
+  std::vector<Step> weightSteps;
+  int64_t derivedFloats = 0;
   // Symbol -k (k >= 1) is read from input `symbolSource[k-1].first`, axis `.second`.
   std::vector<std::pair<int, int>> symbolSources;
   std::vector<std::string> symbolNames; // C identifiers: "batch", "title_dim1"

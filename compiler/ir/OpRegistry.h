@@ -17,7 +17,11 @@
 
 namespace fgc {
 
-class LowerContext; // compiler/codegen/Lowering.h
+class LowerContext;     // compiler/codegen/Lowering.h
+struct KernelCall;      // compiler/codegen/KernelProgram.h
+struct ElementwiseForm; // compiler/codegen/KernelProgram.h
+struct LinearForm;
+struct ChannelAffineForm;
 
 // What a shape or parameter function sees of one call.
 struct OpContext {
@@ -78,6 +82,22 @@ struct OpDef {
   std::function<Status(LowerContext &)> gradient;
   // The output is a view of the input (Reshape, Flatten): gradients flow through unchanged.
   bool view = false;
+  // Elementwise ops (Add, Average, Activation): reads one inference kernel call of the op as
+  // fgc_elementwise instructions, so that chains of such ops run as one loop (the
+  // fuse-elementwise pass). False: this call is not elementwise (an Activation with softmax).
+  // Empty function: the op is never fused that way.
+  std::function<bool(const KernelCall &, ElementwiseForm &)> elementwise;
+  // Ops ending in a linear map with the output channels last in kernel and output (Dense,
+  // Conv2D): finds the kernel, bias and activation arguments of an inference call, so that a
+  // following BatchNormalization folds into them (the fold-batch-norm pass). False: not
+  // foldable (e.g. the kernel is not a plain parameter).
+  std::function<bool(KernelCall &, LinearForm &)> linearOutput;
+  // Per-channel affine maps at inference (BatchNormalization): reads the call as the arguments
+  // of fgc_fold_batch_norm.
+  std::function<bool(const KernelCall &, ChannelAffineForm &)> channelAffine;
+  // An op whose inference lowering is the identity (Dropout): the drop-dropout pass removes its
+  // (call-free) inference step and reports it.
+  bool identityAtInference = false;
   // Keras import: turns the layer's weights as the file stores them (in the file's order) into
   // fgc's parameters, in `layer.params` order, converting layouts where fgc's differ from
   // Keras's (gate orders, fused biases, wrapped layers). Empty function: fgc's parameters have

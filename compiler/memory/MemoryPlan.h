@@ -10,6 +10,9 @@
 //
 // Training needs no special case: a forward tensor that the backward reads stays live until that
 // read, and one it does not read dies after its last forward use.
+//
+// In place: an elementwise kernel's output takes the slot of an input of its size that dies at
+// that call (ReLU after an Add, a fused elementwise loop), so the two need memory once.
 #pragma once
 
 #include "compiler/codegen/KernelProgram.h"
@@ -37,8 +40,12 @@ struct MemoryPlan {
   std::vector<ArenaSlot> slots;
   // The global index of steps[i].calls[0] is callIndex[i].
   std::vector<int> callIndex;
+  // In-place outputs: buffer -> the buffer whose slot it shares. An elementwise kernel
+  // (KernelCall::inPlaceOutput) writes its output over an input of the same size whose last use
+  // is that call; the two tensors then live in one slot, live over both ranges.
+  std::map<int, int> inPlace;
 
-  // The slot of buffer `id`, or -1.
+  // The slot of buffer `id` (in-place outputs: the slot they share), or -1.
   int slotOf(int buffer) const;
 };
 
@@ -52,6 +59,11 @@ MemoryPlan planMemory(const KernelProgram &program, bool training, bool reuse = 
 struct ArenaFigures {
   size_t arenaBytes = 0, lowerBound = 0, naiveBytes = 0;
   int unknownSlots = 0;
+  // Kernel scratch (not in the figures above), where the compiler can ask the runtime's size function (convolutions and
+  // Dense backward; recurrent and attention scratch count as unknown): the most bytes needed
+  // by one call, their sum over the schedule, and how many calls need scratch.
+  size_t scratchPeak = 0, scratchSum = 0;
+  int scratchCalls = 0, scratchUnknown = 0;
   std::vector<size_t> sizes, offsets;
   std::string validation; // "" when no two live tensors overlap
 };

@@ -64,6 +64,7 @@ void registerSpatialDropout2D(OpRegistry &r) {
     return std::vector<TensorType>{ctx.input()};
   };
   d.lower = lowerAsView;
+  d.identityAtInference = true;
   d.lowerTrain = [](LowerContext &ctx) -> Status {
     const auto &in = ctx.inShape(0);
     int mask = ctx.newBuffer("mask", schema::FLOAT32, {in[0], in[3]});

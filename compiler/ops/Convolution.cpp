@@ -153,6 +153,18 @@ static void registerConv2D(OpRegistry &r) {
                        ctx.attrs().i("groups"));
     return lowerConv(ctx, "fgc_conv2d");
   };
+  // fgc_conv2d(params, input, kernel, bias, output, scratch): kernel (kh, kw, in, filters),
+  // the activation the last field of the parameters.
+  d.linearOutput = [](KernelCall &k, LinearForm &f) {
+    if (k.args[0].kind != Arg::Kind::Struct || k.args[2].kind != Arg::Kind::Buffer ||
+        k.args[4].kind != Arg::Kind::Buffer)
+      return false;
+    f.kernel = &k.args[2];
+    f.bias = &k.args[3];
+    f.output = k.args[4].buffer;
+    f.activation = &k.args[0].fields.back();
+    return true;
+  };
   d.lowerTrain = [](LowerContext &ctx) { return lowerConvTrain(ctx, "fgc_conv2d"); };
   d.gradient = [](LowerContext &ctx) { return convGradient(ctx, "fgc_conv2d_backward"); };
   r.add(std::move(d));

@@ -104,6 +104,16 @@ static void registerDense(OpRegistry &r) {
                      ctx.size(ctx.dim(ctx.outShape(0), -1)), *act}));
     return Status::ok();
   };
+  // fgc_dense(x, kernel, bias, y, rows, in, out, act): kernel (in, units).
+  d.linearOutput = [](KernelCall &k, LinearForm &f) {
+    if (k.args[1].kind != Arg::Kind::Buffer || k.args[3].kind != Arg::Kind::Buffer)
+      return false;
+    f.kernel = &k.args[1];
+    f.bias = &k.args[2];
+    f.output = k.args[3].buffer;
+    f.activation = &k.args[7];
+    return true;
+  };
   r.add(std::move(d));
 }
 
@@ -124,10 +134,23 @@ static void registerActivation(OpRegistry &r) {
     if (!act)
       return act.error();
     const auto &in = ctx.inShape(0);
-    ctx.call(kernel("fgc_activation", {*act, ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)),
-                                       ctx.size(SymSize::product(in, 0, in.size() - 1)),
-                                       ctx.size(ctx.dim(in, -1))}));
+    KernelCall c = kernel("fgc_activation", {*act, ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)),
+                                             ctx.size(SymSize::product(in, 0, in.size() - 1)),
+                                             ctx.size(ctx.dim(in, -1))});
+    c.inPlaceOutput = 2; // fgc_activation may run in place
+    ctx.call(c);
     return Status::ok();
+  };
+  // fgc_activation(kind, x, y, rows, cols): y = act(x), unless act is softmax.
+  d.elementwise = [](const KernelCall &k, ElementwiseForm &f) {
+    if (k.args[0].enumName == "FGC_ACT_SOFTMAX" || k.args[1].kind != Arg::Kind::Buffer ||
+        k.args[2].kind != Arg::Kind::Buffer)
+      return false;
+    f.inputs = {k.args[1].buffer};
+    f.output = k.args[2].buffer;
+    if (k.args[0].enumName != "FGC_ACT_LINEAR")
+      f.program = {{FGC_EW_ACTIVATION, int(k.args[0].intValue)}};
+    return true;
   };
   d.gradient = [](LowerContext &ctx) -> Status {
     auto act = ctx.activation(ctx.attrs().s("activation"));
@@ -162,8 +185,11 @@ static void registerActivation(OpRegistry &r) {
     shape.kind = Arg::Kind::SizeList;
     for (size_t k = 0; k < in.size(); ++k)
       shape.sizes.push_back(ctx.dim(in, int(k)));
-    ctx.call(kernel("fgc_softmax", {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)), shape,
-                                    ctx.i64(int64_t(in.size())), ctx.i64(ctx.attrs().i("axis"))}));
+    KernelCall c = kernel("fgc_softmax", {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)), shape,
+                                          ctx.i64(int64_t(in.size())),
+                                          ctx.i64(ctx.attrs().i("axis"))});
+    c.inPlaceOutput = 1; // fgc_softmax may run in place
+    ctx.call(c);
     return Status::ok();
   };
   s.gradient = [](LowerContext &ctx) -> Status {
@@ -197,6 +223,7 @@ static void registerDropout(OpRegistry &r) {
     return std::vector<TensorType>{ctx.input()};
   };
   d.lower = lowerAsView; // identity at inference
+  d.identityAtInference = true;
   d.lowerTrain = [](LowerContext &ctx) -> Status {
     int mask = ctx.newBuffer("mask", schema::FLOAT32, ctx.outShape(0));
     ctx.save("mask", mask);

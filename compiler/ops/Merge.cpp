@@ -138,9 +138,24 @@ static void registerElementwiseMerge(OpRegistry &r, const std::string &cls,
                          shapeToString(ctx.inShape(i)), shapeToString(ctx.outShape(0)));
       inputs.buffers.push_back(ctx.input(i));
     }
-    ctx.call(kernel(fn, {ctx.i64(int64_t(ctx.numInputs())), inputs,
-                         ctx.size(ctx.buffer(ctx.output(0)).elements()), ctx.buf(ctx.output(0))}));
+    KernelCall c = kernel(fn, {ctx.i64(int64_t(ctx.numInputs())), inputs,
+                               ctx.size(ctx.buffer(ctx.output(0)).elements()),
+                               ctx.buf(ctx.output(0))});
+    c.inPlaceOutput = 3; // the output may alias any input
+    ctx.call(c);
     return Status::ok();
+  };
+  // fn(n, inputs[], count, output): the sum of the inputs (divided by n for Average).
+  bool mean = cls == "Average";
+  d.elementwise = [mean](const KernelCall &k, ElementwiseForm &f) {
+    f.inputs = k.args[1].buffers;
+    f.output = k.args[3].buffer;
+    f.symmetric = true;
+    for (size_t i = 1; i < f.inputs.size(); ++i)
+      f.program.push_back({FGC_EW_ADD, int(i)});
+    if (mean)
+      f.program.push_back({FGC_EW_DIVIDE, int(f.inputs.size())});
+    return true;
   };
   r.add(std::move(d));
 }

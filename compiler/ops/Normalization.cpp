@@ -34,13 +34,25 @@ void registerNormalizationOps(OpRegistry &r) {
   d.lower = [](LowerContext &ctx) -> Status {
     const auto &in = ctx.inShape(0);
     int gamma = ctx.param("gamma"), beta = ctx.param("beta");
-    ctx.call(kernel("fgc_batch_norm",
-                    {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)),
-                     ctx.size(SymSize::product(in, 0, in.size() - 1)), ctx.size(ctx.dim(in, -1)),
-                     gamma >= 0 ? ctx.buf(gamma) : ctx.null(),
-                     beta >= 0 ? ctx.buf(beta) : ctx.null(), ctx.buf(ctx.param("moving_mean")),
-                     ctx.buf(ctx.param("moving_variance")), ctx.f32(ctx.attrs().f("epsilon"))}));
+    KernelCall c = kernel(
+        "fgc_batch_norm",
+        {ctx.buf(ctx.input(0)), ctx.buf(ctx.output(0)),
+         ctx.size(SymSize::product(in, 0, in.size() - 1)), ctx.size(ctx.dim(in, -1)),
+         gamma >= 0 ? ctx.buf(gamma) : ctx.null(), beta >= 0 ? ctx.buf(beta) : ctx.null(),
+         ctx.buf(ctx.param("moving_mean")), ctx.buf(ctx.param("moving_variance")),
+         ctx.f32(ctx.attrs().f("epsilon"))});
+    c.inPlaceOutput = 1; // fgc_batch_norm may run in place
+    ctx.call(c);
     return Status::ok();
+  };
+  // fgc_batch_norm(x, y, rows, channels, gamma, beta, mean, variance, epsilon).
+  d.channelAffine = [](const KernelCall &k, ChannelAffineForm &f) {
+    if (k.args[0].kind != Arg::Kind::Buffer || k.args[1].kind != Arg::Kind::Buffer)
+      return false;
+    f.input = k.args[0].buffer;
+    f.output = k.args[1].buffer;
+    f.foldArgs.assign(k.args.begin() + 4, k.args.end());
+    return true;
   };
   d.lowerTrain = [](LowerContext &ctx) -> Status {
     const auto &in = ctx.inShape(0);

@@ -4,6 +4,8 @@
 #include "compiler/codegen/Lowering.h"
 #include "compiler/ir/OpRegistry.h"
 
+#include <fgc/runtime/kernels.h>
+
 #include <functional>
 
 namespace fgc::ops {

@@ -32,16 +32,6 @@ Arg *epilogue(KernelCall &k) {
   return count == 1 ? found : nullptr;
 }
 
-void replaceBuffer(Arg &a, int from, int to) {
-  if (a.kind == Arg::Kind::Buffer && a.buffer == from)
-    a.buffer = to;
-  for (int &id : a.buffers)
-    if (id == from)
-      id = to;
-  for (Arg &f : a.fields)
-    replaceBuffer(f, from, to);
-}
-
 class FuseActivation : public ProgramPass {
 public:
   std::string name() const override { return "fuse-activation"; }

@@ -12,6 +12,7 @@
 #include "compiler/codegen/KernelProgram.h"
 #include "compiler/ir/Graph.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,7 +45,18 @@ public:
 std::unique_ptr<GraphPass> createInlineNestedPass();
 std::unique_ptr<GraphPass> createDeadNodeEliminationPass();
 std::unique_ptr<GraphPass> createCommonSubexpressionPass();
+std::unique_ptr<ProgramPass> createDropDropoutPass();
+std::unique_ptr<ProgramPass> createFoldBatchNormPass();
+std::unique_ptr<ProgramPass> createConstantFoldPass();
 std::unique_ptr<ProgramPass> createFuseActivationPass();
+std::unique_ptr<ProgramPass> createFuseElementwisePass();
+
+// Program editing shared by the program passes: for every root buffer, the steps whose calls
+// (arguments or scratch arguments) mention it, in order, each step once.
+std::map<int, std::vector<size_t>> stepsUsing(const KernelProgram &program,
+                                              const std::vector<Step> &steps);
+// Every mention of buffer `from` in an argument (structs and lists included) becomes `to`.
+void replaceBuffer(Arg &arg, int from, int to);
 
 // Graph editing shared by the passes.
 // Every use of `from` (op inputs, model outputs) becomes a use of `to`.

@@ -4,9 +4,16 @@
 //     dead-node-elimination  after inlining, so dead ops inside nested models go  (-O1)
 //     cse                    on the flat, live graph                              (-O2)
 //   program passes, on the lowered inference and training programs:
+//     drop-dropout           inference Dropout steps (views already) go            (-O1)
+//     fold-batch-norm        BatchNormalization into the Dense/Conv2D before it, before
+//                            fuse-activation claims that kernel's epilogue        (-O2)
 //     fuse-activation        kernel epilogues; needs the kernel calls to exist    (-O2)
-// Reshape, Flatten and inference Dropout need no pass: lowering makes them views (no copy, no
-// kernel call), and memory planning (compiler/memory) runs after the program passes.
+//     fuse-elementwise       chains of merges and activations, after the epilogues
+//                            took what they can (inference only)                  (-O2)
+//     constant-fold          calls reading only weights (the folds above) leave
+//                            predict: they run when the weights change            (-O2)
+// Reshape and Flatten need no pass: lowering makes them views (no copy, no kernel call), and
+// memory planning (compiler/memory) runs after the program passes.
 #include "compiler/passes/PassManager.h"
 
 #include "compiler/ir/IRPrinter.h"
@@ -29,7 +36,9 @@ const std::vector<Entry> &graphPipeline() {
 }
 
 const std::vector<Entry> &programPipeline() {
-  static const std::vector<Entry> entries = {{"fuse-activation", 2}};
+  static const std::vector<Entry> entries = {
+      {"drop-dropout", 1},     {"fold-batch-norm", 2}, {"fuse-activation", 2},
+      {"fuse-elementwise", 2}, {"constant-fold", 2}};
   return entries;
 }
 
@@ -39,6 +48,18 @@ std::unique_ptr<GraphPass> makeGraphPass(const std::string &name) {
   if (name == "dead-node-elimination")
     return createDeadNodeEliminationPass();
   return createCommonSubexpressionPass();
+}
+
+std::unique_ptr<ProgramPass> makeProgramPass(const std::string &name) {
+  if (name == "drop-dropout")
+    return createDropDropoutPass();
+  if (name == "fold-batch-norm")
+    return createFoldBatchNormPass();
+  if (name == "fuse-activation")
+    return createFuseActivationPass();
+  if (name == "fuse-elementwise")
+    return createFuseElementwisePass();
+  return createConstantFoldPass();
 }
 
 bool shouldRun(const Entry &e, const PipelineOptions &o, PassRecord &r) {
@@ -126,7 +147,7 @@ Expected<std::vector<PassRecord>> runProgramPasses(KernelProgram &program,
   for (const Entry &e : programPipeline()) {
     PassRecord r{e.name, "program", false, "", {}};
     if (shouldRun(e, o, r)) {
-      auto changes = createFuseActivationPass()->run(program, o.pass);
+      auto changes = makeProgramPass(e.name)->run(program, o.pass);
       if (!changes)
         return changes.error();
       r.ran = true;
@@ -165,6 +186,16 @@ std::string printProgram(const KernelProgram &p, bool training) {
         s += (i ? ", " : "") + self(a.fields[i], self);
       return s + "}";
     }
+    case Arg::Kind::IntList:
+    case Arg::Kind::SizeList: {
+      std::string s = "[";
+      for (size_t i = 0; i < a.sizes.size(); ++i) {
+        s += (i ? ", " : "") + std::to_string(a.sizes[i].coeff);
+        for (Dim d : a.sizes[i].symbols)
+          s += "*" + p.symbolNames[size_t(-1 - d)];
+      }
+      return s + "]";
+    }
     case Arg::Kind::BufferList: {
       std::string s = "[";
       for (size_t i = 0; i < a.buffers.size(); ++i)
@@ -175,6 +206,18 @@ std::string printProgram(const KernelProgram &p, bool training) {
     default: return "...";
     }
   };
+  if (!training && !p.weightSteps.empty()) {
+    out += "  // when the weights change:\n";
+    for (const Step &st : p.weightSteps) {
+      out += "  //   " + st.comment + "\n";
+      for (const KernelCall &k : st.calls) {
+        std::string args;
+        for (const Arg &a : k.args)
+          args += (args.empty() ? "" : ", ") + argText(a, argText);
+        out += "  //   " + k.function + "(" + args + ")\n";
+      }
+    }
+  }
   for (const Step &st : training ? p.trainSteps : p.steps) {
     out += "  // " + st.comment + "\n";
     for (const KernelCall &k : st.calls) {

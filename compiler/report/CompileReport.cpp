@@ -90,7 +90,8 @@ Gathered gather(const ReportInput &in) {
     }
   }
   for (const PassRecord &r : in.passes)
-    if (r.name == "fuse-activation")
+    if (r.name == "fuse-activation" || r.name == "fuse-elementwise" ||
+        r.name == "fold-batch-norm")
       for (const auto &c : r.changes)
         g.fused.push_back({c.substr(0, c.find(':')), c.substr(c.find(':') + 2)});
   for (const Step &st : p.trainSteps)
@@ -175,6 +176,19 @@ std::string reportText(const ReportInput &in) {
                      mb(a.figures.lowerBound), mb(a.figures.naiveBytes),
                      a.slots - a.figures.unknownSlots,
                      a.figures.validation.empty() ? "" : "; INVALID: " + a.figures.validation);
+  for (const ArenaLine &a : g.arenas)
+    if (a.figures.scratchCalls)
+      s += fmt::format("  {:<10} kernel scratch: {} calls, at most {} at once, {} in all{}\n",
+                       a.function, a.figures.scratchCalls, mb(a.figures.scratchPeak),
+                       mb(a.figures.scratchSum),
+                       a.figures.scratchUnknown
+                           ? fmt::format(" (and {} sized only at run time: recurrent, "
+                                         "attention)",
+                                         a.figures.scratchUnknown)
+                           : "");
+  if (!in.program->weightSteps.empty())
+    s += fmt::format("  derived weights (folded, kept by the model object): {}\n",
+                     mb(size_t(in.program->derivedFloats) * sizeof(float)));
   s += fmt::format("\nParameters: {} ({} bytes){}\n", withThousands(g.params),
                    withThousands(g.paramBytes),
                    g.params == in.program->parameterCount
@@ -214,14 +228,18 @@ std::string reportJson(const ReportInput &in) {
   };
   s += "\n  ],\n  \"schedule\": [" + list(g.schedule) + "\n  ],\n";
   s += "  \"train_schedule\": [" + list(g.trainSchedule) + "\n  ],\n";
+  s += fmt::format("  \"derived_weight_bytes\": {},\n", in.program->derivedFloats * 4);
   s += fmt::format("  \"arena\": {{\"batch\": {}, \"other_dims\": {}, \"scratch_included\": false",
                    in.batch, in.otherDims);
   for (const ArenaLine &a : g.arenas)
     s += fmt::format(", {}: {{\"arena_bytes\": {}, \"lower_bound_bytes\": {}, \"naive_bytes\": {}, "
-                     "\"tensors\": {}, \"valid\": {}}}",
+                     "\"tensors\": {}, \"valid\": {}, \"scratch_calls\": {}, "
+                     "\"scratch_peak_bytes\": {}, \"scratch_sum_bytes\": {}, "
+                     "\"scratch_unknown\": {}}}",
                      jsonString(a.function), a.figures.arenaBytes, a.figures.lowerBound,
                      a.figures.naiveBytes, a.slots - a.figures.unknownSlots,
-                     a.figures.validation.empty() ? "true" : "false");
+                     a.figures.validation.empty() ? "true" : "false", a.figures.scratchCalls,
+                     a.figures.scratchPeak, a.figures.scratchSum, a.figures.scratchUnknown);
   s += "},\n";
   s += fmt::format("  \"parameters\": {},\n  \"model_parameters\": {},\n  \"parameter_bytes\": "
                    "{},\n  \"flops_per_sample\": {}\n}}\n",

@@ -196,6 +196,62 @@ int fgc_softmax(const float *x, float *y, const int64_t *shape, int rank, int ax
   return FGC_OK;
 }
 
+int fgc_elementwise(const int *program, int program_length, int num_inputs,
+                    const float *const *inputs, int64_t count, float *output) {
+  constexpr const char *Name = "fgc_elementwise";
+  FGC_CHECK_PTR(Name, program);
+  FGC_CHECK_POSITIVE(Name, num_inputs);
+  FGC_CHECK_PTR(Name, inputs);
+  FGC_CHECK_PTR(Name, output);
+  FGC_CHECK_POSITIVE(Name, count);
+  if (program_length < 0)
+    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: program_length must be >= 0, got %d", Name,
+                program_length);
+  for (int k = 0; k < num_inputs; ++k)
+    if (!inputs[k])
+      return fail(FGC_ERR_INVALID_ARGUMENT, "%s: inputs[%d] is null", Name, k);
+  for (int i = 0; i < program_length; ++i) {
+    const int op = program[2 * i], operand = program[2 * i + 1];
+    bool ok = (op == FGC_EW_ADD && operand >= 0 && operand < num_inputs) ||
+              (op == FGC_EW_DIVIDE && operand > 0) ||
+              (op == FGC_EW_ACTIVATION && isValidActivation(operand) &&
+               operand != FGC_ACT_SOFTMAX);
+    if (!ok)
+      return fail(FGC_ERR_INVALID_ARGUMENT,
+                  "%s: instruction %d (opcode %d, operand %d) is invalid for %d inputs", Name, i,
+                  op, operand, num_inputs);
+  }
+  // Fixed chunks whatever the thread count (determinism); each chunk runs the whole program on
+  // a stack buffer, so the output may alias any input.
+  constexpr int64_t Chunk = 4096;
+  const int64_t chunks = (count + Chunk - 1) / Chunk;
+  const int threads = threadsFor(count * (num_inputs + program_length) * 2);
+  auto run = [&](int64_t c) {
+    const int64_t begin = c * Chunk, n = std::min(Chunk, count - begin);
+    float value[Chunk];
+    ArrayMap v(value, n);
+    v = ConstArrayMap(inputs[0] + begin, n);
+    for (int i = 0; i < program_length; ++i) {
+      const int operand = program[2 * i + 1];
+      switch (program[2 * i]) {
+      case FGC_EW_ADD: v += ConstArrayMap(inputs[operand] + begin, n); break;
+      case FGC_EW_DIVIDE: v *= 1.0f / static_cast<float>(operand); break;
+      default: applyElementwise(static_cast<fgc_activation_kind>(operand), value, n); break;
+      }
+    }
+    std::copy(value, value + n, output + begin);
+  };
+  if (threads == 1) {
+    for (int64_t c = 0; c < chunks; ++c)
+      run(c);
+    return FGC_OK;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c)
+    run(c);
+  return FGC_OK;
+}
+
 int fgc_dense(const float *x, const float *kernel, const float *bias, float *y, int64_t rows,
               int64_t in, int64_t out, fgc_activation_kind act) {
   constexpr const char *Name = "fgc_dense";

@@ -111,4 +111,33 @@ int fgc_batch_norm(const float *x, float *y, int64_t rows, int64_t channels, con
   return FGC_OK;
 }
 
+int fgc_fold_batch_norm(const float *kernel, const float *bias, int64_t rows, int64_t channels,
+                        const float *gamma, const float *beta, const float *mean,
+                        const float *variance, float epsilon, float *folded_kernel,
+                        float *folded_bias) {
+  constexpr const char *Name = "fgc_fold_batch_norm";
+  FGC_CHECK_PTR(Name, kernel);
+  FGC_CHECK_PTR(Name, mean);
+  FGC_CHECK_PTR(Name, variance);
+  FGC_CHECK_PTR(Name, folded_kernel);
+  FGC_CHECK_PTR(Name, folded_bias);
+  FGC_CHECK_POSITIVE(Name, rows);
+  FGC_CHECK_POSITIVE(Name, channels);
+  // The same scale and shift as fgc_batch_norm. The scale is kept in folded_bias while the
+  // kernel's columns are scaled, then turned into the bias.
+  for (int64_t c = 0; c < channels; ++c)
+    folded_bias[c] = (gamma ? gamma[c] : 1.0f) / std::sqrt(variance[c] + epsilon);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < channels; ++c)
+      folded_kernel[r * channels + c] = kernel[r * channels + c] * folded_bias[c];
+  for (int64_t c = 0; c < channels; ++c) {
+    const float scale = folded_bias[c];
+    float shift = -mean[c] * scale;
+    if (beta)
+      shift += beta[c];
+    folded_bias[c] = (bias ? bias[c] * scale : 0.0f) + shift;
+  }
+  return FGC_OK;
+}
+
 } // extern "C"

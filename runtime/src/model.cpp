@@ -9,6 +9,7 @@
 
 #include "fgc/runtime/kernels.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -479,7 +480,13 @@ struct Weights::Mapping {
   }
 };
 
+std::uint64_t Weights::nextVersion() {
+  static std::atomic<std::uint64_t> counter{0};
+  return ++counter;
+}
+
 float *Weights::mutableData(int i) {
+  version_ = nextVersion();
   if (!owned_) {
     std::size_t total = 0;
     for (int k = 0; k < count_; ++k)

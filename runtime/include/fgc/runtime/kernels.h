@@ -126,6 +126,25 @@ int fgc_activation(fgc_activation_kind act, const float *x, float *y, int64_t ro
  * be negative (Python style). May run in place. */
 int fgc_softmax(const float *x, float *y, const int64_t *shape, int rank, int axis);
 
+/* ---------------------------------------------------------------- fused elementwise */
+
+/* One instruction of fgc_elementwise: the running value v of each element starts
+ * as inputs[0][i]; the instructions update it in order; the result goes to
+ * output[i]. An instruction is two ints, an opcode and its operand. */
+typedef enum fgc_elementwise_opcode {
+  FGC_EW_ADD = 0,        /* v += inputs[operand][i]                            */
+  FGC_EW_DIVIDE = 1,     /* v *= 1 / operand (Average: operand = input count)  */
+  FGC_EW_ACTIVATION = 2, /* v = act(v), operand an elementwise fgc_activation_kind */
+  FGC_EW_FORCE_INT32_ = 0x7fffffff
+} fgc_elementwise_opcode;
+
+/* A chain of elementwise ops (merges, activations) in one pass over memory:
+ * `program` holds program_length (opcode, operand) pairs, inputs are count
+ * floats each. The output may be the same buffer as any input. SOFTMAX is
+ * rejected (not elementwise). */
+int fgc_elementwise(const int *program, int program_length, int num_inputs,
+                    const float *const *inputs, int64_t count, float *output);
+
 /* ---------------------------------------------------------------- dense */
 
 /* Dense: y = act(x W + b). x is (rows, in), W is (in, out) as Keras stores it,
@@ -268,6 +287,18 @@ int fgc_average(int num_inputs, const float *const *inputs, int64_t count, float
  * (scale=False) and beta (center=False) nullable. May run in place. */
 int fgc_batch_norm(const float *x, float *y, int64_t rows, int64_t channels, const float *gamma,
                    const float *beta, const float *mean, const float *variance, float epsilon);
+
+/* BatchNormalization folded into the linear map before it (Dense, Conv2D:
+ * kernel (rows, channels) with the output channels last, bias (channels) or
+ * NULL): with scale = gamma / sqrt(variance + epsilon) (gamma NULL: 1),
+ * folded_kernel = kernel * scale per column and folded_bias = bias * scale +
+ * beta - mean * scale (beta NULL: 0), so that x folded_kernel + folded_bias is
+ * fgc_batch_norm of x kernel + bias. Generated code runs it whenever the
+ * weights change. */
+int fgc_fold_batch_norm(const float *kernel, const float *bias, int64_t rows, int64_t channels,
+                        const float *gamma, const float *beta, const float *mean,
+                        const float *variance, float epsilon, float *folded_kernel,
+                        float *folded_bias);
 
 /* ---------------------------------------------------------------- copies */
 

@@ -179,6 +179,11 @@ public:
   // Weights own, so embedded or mapped weights are never written.
   float *mutableData(int i);
   int count() const { return count_; }
+  // Changes whenever the weights may have changed: every Weights object (embedded, loaded) gets
+  // a number of its own, and every mutableData() call a new one. Generated code recomputes what
+  // it derives from the weights (BatchNormalization folded into a kernel) when it differs.
+  // Writes through a pointer that mutableData() returned earlier go unnoticed: call it again.
+  std::uint64_t version() const { return version_; }
 
   // The file format's internals (model.cpp).
   struct Mapping;
@@ -193,6 +198,8 @@ private:
   std::vector<const float *> pointers_;
   std::shared_ptr<Mapping> mapping_;
   std::shared_ptr<std::vector<float>> owned_;
+  static std::uint64_t nextVersion();
+  std::uint64_t version_ = nextVersion();
 };
 
 } // namespace fgc::rt
