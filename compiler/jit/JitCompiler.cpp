@@ -239,12 +239,18 @@ private:
       break;
     }
     case Buffer::Kind::Activation: {
+      // A buffer computed in place shares the slot of the input it overwrites (slotOf).
       auto it = slotOfBuffer_.find(id);
-      if (!plan_ || it == slotOfBuffer_.end())
+      int slot = it != slotOfBuffer_.end() ? int(it->second) : plan_ ? plan_->slotOf(id) : -1;
+      if (!plan_ || slot < 0)
         return Error::format("buffer '{}' has no place in the memory plan", buf.name);
-      v = slotPtr(it->second);
+      v = slotPtr(size_t(slot));
       break;
     }
+    case Buffer::Kind::Derived:
+      return Error::format("buffer '{}' is derived from the weights (a folded "
+                           "BatchNormalization), which the JIT does not support yet",
+                           buf.name);
     }
     v->setName(buf.name);
     bufferPtr_[id] = v;

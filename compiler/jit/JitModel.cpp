@@ -165,6 +165,10 @@ Expected<std::shared_ptr<Code>> buildCode(std::unique_ptr<Graph> graph, const Op
   po.disabled = {options.disabledPasses.begin(), options.disabledPasses.end()};
   po.pass.outputs = options.outputs;
   FGC_TRY(checkPassNames(po.disabled, false));
+  // The JIT does not run weight steps (weights derived from the parameters, written when they
+  // change) yet: BatchNormalization stays a step of its own in JIT-compiled predict.
+  po.disabled.insert("fold-batch-norm");
+  po.disabled.insert("constant-fold");
   if (!options.outputs.empty() && options.optLevel == 0)
     return Error("--outputs needs dead-node elimination: use -O1 or -O2");
   if (auto r = runGraphPasses(g, po); !r)

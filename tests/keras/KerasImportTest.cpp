@@ -381,8 +381,9 @@ TEST_CASE("bad Keras input: one clear message naming the file and the layer", "[
     CHECK(r.error().message() ==
           (dir / "custom3.json").string() +
               ": layer 'concatenate': unknown layer class 'PairDistance', a custom layer (not part "
-              "of Keras): register it with fgc's custom-layer API (not yet available) or replace "
-              "it with built-in layers");
+              "of Keras): register it with fgc's custom-layer API "
+              "(register_custom_layer<T>(\"PairDistance\") in C++, fgc --plugin LIB.so; README, "
+              "\"Custom layers\") or replace it with built-in layers");
   }
   SECTION("custom class of Keras 2 (a class Keras does not have)") {
     auto r = importText("custom2.json", R"({"class_name": "Model", "config": {"name": "m",
@@ -396,8 +397,9 @@ TEST_CASE("bad Keras input: one clear message naming the file and the layer", "[
     CHECK(r.error().message() ==
           (dir / "custom2.json").string() +
               ": layer 'rwa': unknown layer class 'RandomWeightedAverage', a custom layer (not "
-              "part of Keras): register it with fgc's custom-layer API (not yet available) or "
-              "replace it with built-in layers");
+              "part of Keras): register it with fgc's custom-layer API "
+              "(register_custom_layer<T>(\"RandomWeightedAverage\") in C++, fgc --plugin "
+              "LIB.so; README, \"Custom layers\") or replace it with built-in layers");
   }
   SECTION("Lambda of Keras 3 with its bytecode") {
     std::string text = base;
@@ -414,7 +416,8 @@ TEST_CASE("bad Keras input: one clear message naming the file and the layer", "[
           (dir / "lambda3.json").string() +
               ": layer 'concatenate' (Lambda) holds a Python function (marshalled bytecode); fgc "
               "cannot compile Python code: replace the Lambda with built-in layers, or with a "
-              "custom layer registered with fgc's custom-layer API (not yet available)");
+              "custom layer registered with fgc's custom-layer API (register_custom_layer in "
+              "C++, fgc --plugin LIB.so; README, \"Custom layers\")");
   }
   SECTION("unsupported config value") {
     std::string text = base;

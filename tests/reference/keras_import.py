@@ -100,7 +100,9 @@ FIXTURE_SPECS = [
     dict(name="gru_conv1d", model="keras2/hls4ml_hostpipe_parallel_h5_named.keras", batch=2,
          seed=81008),
     dict(name="seizure_conv1d_lstm", model="keras2/seizure_ensemble_model.h5", batch=2,
-         seed=81009),
+         seed=81009, relative_tolerance=1e-3,
+         relative_tolerance_reason="the outputs are sigmoids deep in their tail (~2e-4), where a "
+                          "float32 logit error of 4e-5 relative is a 3e-4 relative error"),
     dict(name="knime_3in_3out", model="keras2/knime_3in_3out.h5", batch=3, seed=81010),
     dict(name="lstm_multi_io", model="keras2/fdeep_lstm_multi_io.h5", batch=2, seed=81011,
          dims=[5]),
@@ -482,6 +484,9 @@ def build_fixture(spec, models_dir):
         seed=spec["seed"], inputs=[d["name"] for d in details],
         outputs=output_names(config), output_storage="full", input_details=details,
         output_details=out_details)
+    if "relative_tolerance" in spec:
+        meta["relative_tolerance"] = spec["relative_tolerance"]
+        meta["relative_tolerance_reason"] = spec["relative_tolerance_reason"]
     with open(os.path.join(out_dir, "meta.json"), "w") as fh:
         json.dump(meta, fh, indent=1)
         fh.write("\n")
