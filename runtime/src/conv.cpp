@@ -143,24 +143,7 @@ void gatherTransposeRow(const fgc_conv2d_params &p, const Geometry &g, const flo
 // ---------------------------------------------------------------- direct convolution
 
 direct::Conv directConv(const fgc_conv2d_params &p, const Geometry &g) {
-  direct::Conv c;
-  c.batch = p.batch;
-  c.inH = p.in_h;
-  c.inW = p.in_w;
-  c.inC = p.in_c;
-  c.kh = p.kernel_h;
-  c.kw = p.kernel_w;
-  c.outC = p.out_c;
-  c.strideH = p.stride_h;
-  c.strideW = p.stride_w;
-  c.dilH = p.dilation_h;
-  c.dilW = p.dilation_w;
-  c.outH = g.outH;
-  c.outW = g.outW;
-  c.padTop = g.padTop;
-  c.padLeft = g.padLeft;
-  c.activation = p.activation;
-  return c;
+  return direct::fromParams(p, g.outH, g.outW, g.padTop, g.padLeft);
 }
 
 // The scratch Conv2D asks for: im2col tiles or padded chunks, whichever is larger.

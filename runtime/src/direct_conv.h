@@ -257,11 +257,8 @@ inline void padImages(const Conv &c, const Region &r, const float *input, int64_
   }
 }
 
-// The convolution; `kernel` is (kh, kw, inC, outC), `bias` (outC) or null.
-// Requires applies(c).
-inline void run(const Conv &c, const float *input, const float *kernel, const float *bias,
-                float *output, float *scratch) {
-  const Region r = region(c);
+// The loop's geometry for `c` reading region `r` (the padded copy, or the input itself).
+inline Plan planOf(const Conv &c, const Region &r) {
   Plan q{};
   q.kh = c.kh;
   q.kw = c.kw;
@@ -277,6 +274,38 @@ inline void run(const Conv &c, const float *input, const float *kernel, const fl
   q.inW = r.copy ? r.w : c.inW;
   q.rowStride = q.inW * c.inC;
   q.imageStride = q.inH * q.rowStride;
+  return q;
+}
+
+// A Conv2D's parameters with its output geometry, as the direct path sees them.
+inline Conv fromParams(const fgc_conv2d_params &p, int64_t outH, int64_t outW, int64_t padTop,
+                       int64_t padLeft) {
+  Conv c;
+  c.batch = p.batch;
+  c.inH = p.in_h;
+  c.inW = p.in_w;
+  c.inC = p.in_c;
+  c.kh = p.kernel_h;
+  c.kw = p.kernel_w;
+  c.outC = p.out_c;
+  c.strideH = p.stride_h;
+  c.strideW = p.stride_w;
+  c.dilH = p.dilation_h;
+  c.dilW = p.dilation_w;
+  c.outH = outH;
+  c.outW = outW;
+  c.padTop = padTop;
+  c.padLeft = padLeft;
+  c.activation = p.activation;
+  return c;
+}
+
+// The convolution; `kernel` is (kh, kw, inC, outC), `bias` (outC) or null.
+// Requires applies(c).
+inline void run(const Conv &c, const float *input, const float *kernel, const float *bias,
+                float *output, float *scratch) {
+  const Region r = region(c);
+  Plan q = planOf(c, r);
   q.relu = c.activation == FGC_ACT_RELU;
   q.accumulate = c.accumulate;
   const bool otherActivation = !q.relu && c.activation != FGC_ACT_LINEAR;
@@ -423,21 +452,7 @@ inline void kernelGradItem(const KernelGradPlan &k, int64_t item, int64_t r0, in
 inline void kernelGrad(const Conv &c, const float *input, const float *dz, float *dkernel,
                        bool accumulate, float *scratch) {
   const Region r = region(c);
-  Plan q{};
-  q.kh = c.kh;
-  q.kw = c.kw;
-  q.inC = c.inC;
-  q.outC = c.outC;
-  q.strideH = c.strideH;
-  q.strideW = c.strideW;
-  q.dilH = c.dilH;
-  q.dilW = c.dilW;
-  q.outH = c.outH;
-  q.outW = c.outW;
-  q.inH = r.copy ? r.h : c.inH;
-  q.inW = r.copy ? r.w : c.inW;
-  q.rowStride = q.inW * c.inC;
-  q.imageStride = q.inH * q.rowStride;
+  Plan q = planOf(c, r);
   const int64_t vectors = c.outC / Width;
   const int64_t ciBlock = kernelGradChannelBlock(q);
   const int64_t items = c.kh * c.kw * ((c.inC + ciBlock - 1) / ciBlock) *

@@ -179,22 +179,8 @@ direct::Conv inputGradConv(const fgc_conv2d_params &p, const Window &w, bool acc
 
 // The forward convolution, for the direct kernel gradient.
 direct::Conv forwardConv(const fgc_conv2d_params &p, const Window &w) {
-  direct::Conv c;
-  c.batch = p.batch;
-  c.inH = p.in_h;
-  c.inW = p.in_w;
-  c.inC = p.in_c;
-  c.kh = p.kernel_h;
-  c.kw = p.kernel_w;
-  c.outC = p.out_c;
-  c.strideH = p.stride_h;
-  c.strideW = p.stride_w;
-  c.dilH = p.dilation_h;
-  c.dilW = p.dilation_w;
-  c.outH = w.gridH;
-  c.outW = w.gridW;
-  c.padTop = w.padTop;
-  c.padLeft = w.padLeft;
+  direct::Conv c = direct::fromParams(p, w.gridH, w.gridW, w.padTop, w.padLeft);
+  c.activation = FGC_ACT_LINEAR; // dz is already the pre-activation gradient
   return c;
 }
 
