@@ -13,6 +13,9 @@
 //                           of k back-to-back steps until --min-time seconds and --min-samples
 //                           samples: median and min ms per step, process CPU ms per step.
 // Dropout is active (training mode), as it is in the PyTorch side of the benchmark.
+// Memory: the process's resident set (/proc/self/status) just before the first step or epoch
+// (`rss_before_mib`: code, weights, data, inputs) and its peak at the end (`peak_rss_mib`,
+// VmHWM), in MiB; the difference is what training itself added (arena, gradients, slots).
 #include FGC_BENCH_HEADER
 
 #include <fgc/runtime/data.h>
@@ -90,6 +93,21 @@ Options parse(int argc, char **argv) {
   return o;
 }
 
+// A /proc/self/status field in MiB ("VmRSS", "VmHWM"); -1 when it cannot be read.
+double statusMiB(const char *field) {
+  std::FILE *f = std::fopen("/proc/self/status", "r");
+  if (!f)
+    return -1;
+  char line[256];
+  double kib = -1;
+  size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, field, n) == 0 && line[n] == ':')
+      kib = std::atof(line + n + 1);
+  std::fclose(f);
+  return kib < 0 ? -1 : kib / 1024;
+}
+
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 double cpuSeconds() { return double(std::clock()) / CLOCKS_PER_SEC; }
 
@@ -108,6 +126,7 @@ int mnistEpochs(const Options &o) {
   data.inputs.push_back(std::move(train.images));
   data.targets.push_back(fgc::rt::convertTensor(train.labels, fgc::rt::DType::Float32));
   Model model;
+  double rssBefore = statusMiB("VmRSS");
   std::vector<double> wall, cpu;
   double lastLoss = 0, lastAccuracy = 0;
   for (int e = 0; e < o.epochs; ++e) {
@@ -128,9 +147,11 @@ int mnistEpochs(const Options &o) {
   auto sorted = wall;
   std::sort(sorted.begin(), sorted.end());
   std::printf("{\"mode\": \"epoch\", \"epochs\": %d, \"median_s\": %.6g, \"min_s\": %.6g, "
-              "\"cpu_s\": %.6g, \"val_loss\": %.6g, \"val_accuracy\": %.6g}\n",
+              "\"cpu_s\": %.6g, \"val_loss\": %.6g, \"val_accuracy\": %.6g, "
+              "\"rss_before_mib\": %.1f, \"peak_rss_mib\": %.1f}\n",
               o.epochs, sorted[sorted.size() / 2], sorted.front(),
-              *std::min_element(cpu.begin(), cpu.end()), lastLoss, lastAccuracy);
+              *std::min_element(cpu.begin(), cpu.end()), lastLoss, lastAccuracy, rssBefore,
+              statusMiB("VmHWM"));
   return 0;
 }
 
@@ -170,6 +191,7 @@ int trainSteps(const Options &o) {
   }
   Model model;
   std::vector<double> logs(model.logNames().size());
+  double rssBefore = statusMiB("VmRSS");
   auto step = [&] { model.trainStep(inputs.data(), targets.data(), logs.data()); };
   auto start = Clock::now();
   int calls = 0;
@@ -191,9 +213,10 @@ int trainSteps(const Options &o) {
   double cpu = (cpuSeconds() - c0) / double(samples.size() * size_t(k));
   std::sort(samples.begin(), samples.end());
   std::printf("{\"mode\": \"step\", \"batch\": %lld, \"median_ms\": %.6g, \"min_ms\": %.6g, "
-              "\"cpu_ms\": %.6g, \"loss\": %.6g}\n",
+              "\"cpu_ms\": %.6g, \"loss\": %.6g, \"rss_before_mib\": %.1f, "
+              "\"peak_rss_mib\": %.1f}\n",
               static_cast<long long>(o.batch), samples[samples.size() / 2] * 1e3,
-              samples.front() * 1e3, cpu * 1e3, logs[0]);
+              samples.front() * 1e3, cpu * 1e3, logs[0], rssBefore, statusMiB("VmHWM"));
   return 0;
 }
 

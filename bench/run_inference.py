@@ -20,6 +20,8 @@ fgc and torch both run with the same OMP_WAIT_POLICY (--omp-wait-policy, default
 machine shared with other work, threads spinning at OpenMP joins starve each other).
 Torch runs in child processes (`--worker`) so that OpenBLAS sees the environment chosen for it
 (--openblas-env both also times torch with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed).
+With --opt-levels 2 0 (the default) fgc is timed twice per point, from the same model compiled
+at -O2 (fgc's default) and at -O0 (no passes, no arena reuse); a last table compares the two.
 
 Run with Debian's python (python3-torch 1.13): /usr/bin/python3 bench/run_inference.py
 """
@@ -236,11 +238,13 @@ def build(args):
         + (["-DFGC_RUNTIME_ARCH=" + args.runtime_arch] if args.runtime_arch is not None else []),
         stdout=subprocess.DEVNULL)
     run(["cmake", "--build", args.build_dir, "-j", str(os.cpu_count() or 2), "--target", "fgc"]
-        + ["bench_" + m for m in MODELS], stdout=subprocess.DEVNULL)
+        + ["bench_" + m + ("" if level == 2 else "_O%d" % level)
+           for m in MODELS for level in args.opt_levels], stdout=subprocess.DEVNULL)
 
 
-def fgc_point(args, model, batch, threads, input_path, output_path):
-    exe = os.path.join(args.build_dir, "bench", "bench_" + model)
+def fgc_point(args, model, batch, threads, input_path, output_path, level=2):
+    exe = os.path.join(args.build_dir, "bench",
+                       "bench_" + model + ("" if level == 2 else "_O%d" % level))
     env = omp_env(args)
     env["FGC_CPU"] = args.cpu
     out = run([exe, "--batch", str(batch), "--threads", str(threads), "--min-time",
@@ -303,6 +307,9 @@ def main():
                    default="passive",
                    help="OMP_WAIT_POLICY for fgc and torch alike (default passive: threads that "
                         "spin at a join starve on a machine shared with other work)")
+    p.add_argument("--opt-levels", type=int, nargs="+", choices=(0, 2), default=[2, 0],
+                   help="also time fgc code compiled at -O0 (no passes, no arena reuse; "
+                        "default: 2 0)")
     p.add_argument("--json", help="also write all results to this file")
     p.add_argument("--from-json", help="only print the tables of results saved with --json")
     p.add_argument("--markdown", action="store_true", help="also print a Markdown table")
@@ -328,6 +335,7 @@ def main():
         print_table(rows, envs)
         if args.markdown:
             print_markdown(rows, envs)
+        print_opt_levels(rows, envs)
         return
     if not args.no_build:
         build(args)
@@ -353,11 +361,19 @@ def main():
                     old = best.get(key)
                     best[key] = tuple(map(min, v, old)) if old else v
 
-                extra = {}
+                extra = dict(load_before=os.getloadavg()[0])
                 for _ in range(args.rounds):
+                    for level in args.opt_levels:
+                        if level != 2:
+                            f = fgc_point(args, model, batch, threads, inp, outp + ".O0", level)
+                            keep("fgc_O%d" % level, f)
                     f = fgc_point(args, model, batch, threads, inp, outp)
                     keep("fgc", f)
                     extra["cpu_variant"] = f.get("cpu_variant", "?")
+                    if 0 in args.opt_levels:
+                        extra["maxdiff_O0"] = float(np.max(np.abs(
+                            np.fromfile(outp, dtype=np.float32)
+                            - np.fromfile(outp + ".O0", dtype=np.float32))))
                     for label, env in envs:
                         t = torch_point(args, model, batch, threads, os.path.join(tmp, model),
                                         inp, outp, env)
@@ -366,6 +382,7 @@ def main():
                             keep(ts + "/" + label, t[ts])
                         extra.update(maxdiff_fgc=t["maxdiff_fgc"], maxdiff_ts=t["maxdiff_ts"])
                         extra["blas/" + label] = t["blas"]
+                extra["load_after"] = os.getloadavg()[0]
                 row = dict(model=model, batch=batch, threads=threads, **extra)
                 row.update({k: dict(median_ms=v[0], min_ms=v[1], cpu_ms=v[2]) for k, v in best.items()})
                 rows.append(row)
@@ -378,6 +395,31 @@ def main():
     print_table(rows, envs)
     if args.markdown:
         print_markdown(rows, envs)
+    print_opt_levels(rows, envs)
+
+
+def print_opt_levels(rows, envs):
+    """fgc at -O0 against -O2 next to torch (Markdown): median and process CPU ms per call."""
+    if not any("fgc_O0" in r for r in rows):
+        return
+    label = envs[-1][0]
+    print("\n| model | batch | thr | fgc -O2 ms | fgc -O0 ms | -O0/-O2 | fgc -O2 cpu | fgc -O0 cpu "
+          "| -O0/-O2 cpu | TS cpu | eager cpu | max abs diff -O0 vs -O2 | load |")
+    print("|" + "---|" * 13)
+    for r in rows:
+        if "fgc_O0" not in r:
+            continue
+        f, z = r["fgc"], r["fgc_O0"]
+        frozen, opt = r["ts_frozen/" + label], r["ts_optimized/" + label]
+        print("| %s | %d | %d | %.4g | %.4g | %.2f | %.4g | %.4g | %.2f | %.4g | %.4g | %.1e "
+              "| %.1f-%.1f |" % (
+                  r["model"], r["batch"], r["threads"], f["median_ms"], z["median_ms"],
+                  z["median_ms"] / f["median_ms"], f["cpu_ms"], z["cpu_ms"],
+                  z["cpu_ms"] / f["cpu_ms"], min(frozen["cpu_ms"], opt["cpu_ms"]),
+                  r["eager/" + label]["cpu_ms"], r.get("maxdiff_O0", float("nan")),
+                  r.get("load_before", float("nan")), r.get("load_after", float("nan"))))
+    print("\n-O0/-O2 > 1: the passes and arena reuse made fgc faster. torch env: %s. load: "
+          "1-minute load average before / after the point." % label)
 
 
 def print_markdown(rows, envs):

@@ -18,6 +18,10 @@ python3-torch with OpenBLAS (see bench/README.md). The fgc harness is bench/benc
 built in --build-dir with -DFGC_BUILD_BENCH=ON; torch runs in child processes (--worker).
 
     /usr/bin/python3 bench/run_training.py [--threads 2 1] [--only mnist_mlp] [--no-build]
+                                           [--opt-levels 2 0]
+fgc runs twice per point by default: code compiled at -O2 (the default) and at -O0 (no passes, no
+arena reuse; mnist_mlp and toy_resnet). Each run also reports the process's resident set before
+the first step and its peak (MiB), for fgc and torch alike.
 """
 
 import argparse
@@ -39,6 +43,8 @@ MODELS = {
     "ticket_classifier": dict(file="samples/ticket_classifier/model.pbtxt", mode="step",
                               batch=32, dims={"title": 10, "body": 100}),
 }
+# Models whose harness is also built from code compiled at -O0 (bench/CMakeLists.txt).
+O0_MODELS = ("mnist_mlp", "toy_resnet")
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,6 +150,7 @@ def worker(args):
     result = dict(model=args.model, threads=torch.get_num_threads(), blas=inf.blas_info())
     if args.model == "mnist_mlp":
         x, y = fashion_mnist()
+        result["rss_before_mib"] = status_mib("VmRSS")
         split = int(len(x) * 0.8)
         xt, yt = torch.from_numpy(x[:split]), torch.from_numpy(y[:split])
         xv, yv = torch.from_numpy(x[split:]), torch.from_numpy(y[split:])
@@ -192,6 +199,8 @@ def worker(args):
                 return (F.binary_cross_entropy_with_logits(out[0], priority)
                         + 0.2 * F.cross_entropy(out[1], department))
 
+        result["rss_before_mib"] = status_mib("VmRSS")
+
         def step(_):
             opt.zero_grad()
             loss = loss_fn(module(*inputs))
@@ -203,7 +212,17 @@ def worker(args):
                                            min_samples=args.min_samples)
         result.update(mode="step", batch=n, median_ms=med * 1e3, min_ms=best * 1e3,
                       cpu_ms=cpu * 1e3)
+    result["peak_rss_mib"] = status_mib("VmHWM")
     print(json.dumps(result))
+
+
+def status_mib(field):
+    """A /proc/self/status field ("VmRSS", "VmHWM": the peak resident set) in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return -1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,13 +233,16 @@ def build(args):
              "-DFGC_BUILD_BENCH=ON", "-DFGC_BUILD_TESTS=OFF", "-DFGC_BUILD_SAMPLES=OFF"],
             stdout=subprocess.DEVNULL)
     inf.run(["cmake", "--build", args.build_dir, "-j", "2", "--target", "fgc"]
-            + ["bench_train_" + m for m in MODELS if not args.only or m in args.only],
+            + ["bench_train_" + m + ("" if level == 2 else "_O%d" % level)
+               for m in MODELS if not args.only or m in args.only
+               for level in args.opt_levels if level == 2 or m in O0_MODELS],
             stdout=subprocess.DEVNULL)
 
 
-def fgc_run(args, model, threads):
+def fgc_run(args, model, threads, level=2):
     spec = MODELS[model]
-    exe = os.path.join(args.build_dir, "bench", "bench_train_" + model)
+    exe = os.path.join(args.build_dir, "bench",
+                       "bench_train_" + model + ("" if level == 2 else "_O%d" % level))
     cmd = [exe, "--threads", str(threads)]
     if spec["mode"] == "epoch":
         cmd += ["--epochs", str(args.epochs), "--data", DATA]
@@ -256,6 +278,9 @@ def main():
     p.add_argument("--warmup", type=float, default=0.5)
     p.add_argument("--omp-wait-policy", choices=("passive", "active", "unset"),
                    default="passive")
+    p.add_argument("--opt-levels", type=int, nargs="+", choices=(0, 2), default=[2, 0],
+                   help="fgc code compiled at these -O levels (default: 2 0; -O0 for %s only)"
+                        % ", ".join(O0_MODELS))
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
@@ -277,36 +302,62 @@ def main():
             for m in models:
                 load = os.getloadavg()[0]
                 best = {}
+                sides = [("fgc" if level == 2 else "fgc_O%d" % level,
+                          lambda level=level: fgc_run(args, m, threads, level))
+                         for level in args.opt_levels if level == 2 or m in O0_MODELS]
+                sides.append(("torch", lambda: torch_run(args, m, threads, os.path.join(tmp, m))))
                 for _ in range(args.rounds):
-                    for side, fn in (("fgc", lambda: fgc_run(args, m, threads)),
-                                     ("torch", lambda: torch_run(args, m, threads,
-                                                                 os.path.join(tmp, m)))):
+                    for side, fn in sides:
                         r = fn()
                         key = "median_s" if r["mode"] == "epoch" else "median_ms"
                         if side not in best or r[key] < best[side][key]:
                             best[side] = r
                 row = dict(model=m, threads=threads, load_before=load,
-                           load_after=os.getloadavg()[0], fgc=best["fgc"], torch=best["torch"])
+                           load_after=os.getloadavg()[0], **best)
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
-    print("\n| model | what | thr | fgc | torch | torch/fgc | fgc cpu | torch cpu | load |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print_tables(rows)
+
+
+def print_tables(rows):
+    """Markdown tables: time (fgc -O2, -O0, torch; wall and process CPU), then memory."""
+    def figures(r):
+        if r["mode"] == "epoch":
+            return r["median_s"], r["cpu_s"]
+        return r["median_ms"], r["cpu_ms"]
+
+    print("\n| model | what | thr | fgc -O2 | fgc -O0 | torch | torch/fgc -O2 | -O0/-O2 "
+          "| fgc -O2 cpu | fgc -O0 cpu | torch cpu | cpu torch/fgc -O2 | load |")
+    print("|" + "---|" * 13)
     for r in rows:
-        f, t = r["fgc"], r["torch"]
-        if f["mode"] == "epoch":
-            what, a, b, ca, cb = "s/epoch", f["median_s"], t["median_s"], f["cpu_s"], t["cpu_s"]
-        else:
-            what = "ms/step, batch %d" % f["batch"]
-            a, b, ca, cb = f["median_ms"], t["median_ms"], f["cpu_ms"], t["cpu_ms"]
-        print("| %s | %s | %d | %.4g | %.4g | **%.2f** | %.4g | %.4g | %.1f-%.1f |" % (
-            r["model"], what, r["threads"], a, b, b / a, ca, cb, r["load_before"],
-            r["load_after"]))
+        f, t, z = r["fgc"], r["torch"], r.get("fgc_O0")
+        what = "s/epoch" if f["mode"] == "epoch" else "ms/step, batch %d" % f["batch"]
+        (a, ca), (b, cb) = figures(f), figures(t)
+        za, zc = figures(z) if z else (float("nan"), float("nan"))
+        print("| %s | %s | %d | %.4g | %.4g | %.4g | **%.2f** | %.2f | %.4g | %.4g | %.4g | %.2f "
+              "| %.1f-%.1f |" % (r["model"], what, r["threads"], a, za, b, b / a, za / a, ca, zc,
+                                 cb, cb / ca, r["load_before"], r["load_after"]))
     print("\nMedians over the runs (best of --rounds); cpu: process CPU time (all threads), the "
           "least load-sensitive figure; load: 1-minute load average before / after the point.")
-
+    print("\n| model | thr | side | RSS before the first step (MiB) | peak RSS (MiB) "
+          "| peak - before (MiB) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        for side in ("fgc", "fgc_O0", "torch"):
+            if side in r and "peak_rss_mib" in r[side]:
+                x = r[side]
+                print("| %s | %d | %s | %.1f | %.1f | %.1f |" % (
+                    r["model"], r["threads"],
+                    {"fgc": "fgc -O2", "fgc_O0": "fgc -O0", "torch": "torch"}[side],
+                    x["rss_before_mib"], x["peak_rss_mib"],
+                    x["peak_rss_mib"] - x["rss_before_mib"]))
+    print("\nRSS: the process's resident set (/proc/self/status VmRSS) after building the model, "
+          "its weights and inputs (and, for MNIST, loading the data), and its peak (VmHWM) at the "
+          "end of the timed run; each side in its own process. torch's includes the Python "
+          "interpreter and libtorch.")
 
 if __name__ == "__main__":
     main()
