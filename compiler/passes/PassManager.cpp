@@ -7,7 +7,8 @@
 //     drop-dropout           inference Dropout steps (views already) go            (-O1)
 //     fold-batch-norm        BatchNormalization into the Dense/Conv2D before it, before
 //                            fuse-activation claims that kernel's epilogue        (-O2)
-//     fuse-activation        kernel epilogues; needs the kernel calls to exist    (-O2)
+//     fuse-activation        kernel epilogues (in training also the activation's gradient
+//                            into the kernel's backward); needs the kernel calls  (-O2)
 //     fuse-elementwise       chains of merges and activations, after the epilogues
 //                            took what they can (inference only)                  (-O2)
 //     constant-fold          calls reading only weights (the folds above) leave

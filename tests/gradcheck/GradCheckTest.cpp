@@ -28,6 +28,7 @@
 // tensor is accepted.
 #include "gc_convolution.h"
 #include "gc_dense_activations.h"
+#include "gc_dense_activations_O0.h"
 #include "gc_merges.h"
 #include "gc_sequence.h"
 #ifdef FGC_GRADCHECK_CUSTOM_LAYERS
@@ -234,6 +235,13 @@ private:
 
 TEST_CASE("Dense, Activation and Softmax gradients match finite differences", "[gradcheck]") {
   GradCheck<gc_dense_activations::Model>({0}, 1).run(11);
+}
+
+// The same model at -O0: each Activation layer a call of its own, forward and backward (at -O2
+// fuse-activation folds most of them into the Dense before them, gradient included).
+TEST_CASE("Dense, Activation and Softmax gradients match finite differences at -O0",
+          "[gradcheck]") {
+  GradCheck<gc_dense_activations_O0::Model>({0}, 1).run(11);
 }
 
 TEST_CASE("convolution, pooling, upsampling, 4-D BatchNormalization, Flatten and Reshape "

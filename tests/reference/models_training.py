@@ -133,6 +133,10 @@ CASES = [
     # padding, cropping, Permute, LeakyReLU, GRU and LSTM going backwards (SGD, two MSE losses).
     dict(name="keras_layers_sgd_1step", model="tests/models/keras_layers/model.pbtxt", batch=3,
          seeds=[15001]),
+    # Activation layers after linear Dense / Conv2D / Conv1D layers, which -O2 fuses into those
+    # kernels forward and backward (fuse-activation); one pre-activation is read twice.
+    dict(name="separate_activations_adam_1step",
+         model="tests/training/models/separate_activations.pbtxt", batch=4, seeds=[16001]),
 ]
 
 # Keras defaults of the optimizers used here.
