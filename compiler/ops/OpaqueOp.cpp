@@ -4,6 +4,7 @@
 
 #include "compiler/ops/OpHelpers.h"
 
+#include <cctype>
 #include <cmath>
 #include <set>
 
