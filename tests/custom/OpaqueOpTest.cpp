@@ -94,7 +94,67 @@ std::string slurp(const std::string &path) {
   return s.str();
 }
 
+// z = x @ w + b read twice, by the opaque op and by the residual sum: the op's input gradient
+// adds to the other one (its backward writes a buffer of its own that is then summed).
+class SwishResidual : public CustomLayer {
+public:
+  SwishResidual() = default;
+  explicit SwishResidual(const Config &) {}
+  void build(const Shape &in) override {
+    w_ = add_weight("kernel", {in.back(), 3}, "random_normal");
+    b_ = add_weight("bias", {3}, "random_normal");
+  }
+  Tensor call(const Tensor &x) override {
+    Tensor z = ops::matmul(x, w_) + b_;
+    return ops::opaque("Swish", z, {{"beta", 1.5}}) + z;
+  }
+
+private:
+  Tensor w_, b_;
+};
+
 } // namespace
+
+TEST_CASE("opaque op: gradients that add up, JIT against finite differences",
+          "[custom][opaque][jit]") {
+  registerSwishDense();
+  register_custom_layer<SwishResidual>("SwishResidual");
+  clear_session();
+  auto inputs = Input({4});
+  Model model(inputs, layers::Custom<SwishResidual>()(inputs));
+  model.compile({.optimizer = optimizers::SGD(0.1), .loss = {{"", losses::MeanSquaredError()}}});
+  auto x = readTensor(kDir / "input.npy");
+  auto t = readTensor(kDir / "target.npy");
+  auto tv = readFloats(kDir / "target.npy");
+  auto trained = fgc::jit::compile(model);
+  std::vector<double> logs(trained->logNames().size());
+  trained->trainStep(&x, &t, logs.data());
+  fgc::jit::Options inference;
+  inference.inferenceOnly = true;
+  auto m = fgc::jit::compile(model, inference);
+  auto loss = [&] {
+    auto y = m->predict(std::vector<fgc::rt::Tensor>{x});
+    const float *p = y[0].data<float>();
+    double s = 0;
+    for (size_t i = 0; i < tv.size(); ++i)
+      s += (double(p[i]) - tv[i]) * (double(p[i]) - tv[i]);
+    return s / double(tv.size());
+  };
+  const double eps = 1e-2; // as in the finite-difference case above
+  for (int w = 0; w < m->numWeights(); ++w)
+    for (size_t k = 0; k < size_t(w == 0 ? 12 : 3); ++k) {
+      float *v = m->mutableWeightData(w);
+      const float orig = v[k];
+      v[k] = orig + float(eps);
+      double up = loss();
+      m->mutableWeightData(w)[k] = orig - float(eps);
+      double down = loss();
+      m->mutableWeightData(w)[k] = orig;
+      double fd = (up - down) / (2 * eps), g = trained->gradientData(w)[k];
+      INFO(m->weightName(w) << " [" << k << "]: backward " << g << ", FD " << fd);
+      REQUIRE(std::fabs(g - fd) <= 2e-4 + 1e-3 * std::fabs(fd));
+    }
+}
 
 TEST_CASE("opaque op: generated C++ calls the linked kernels, matches PyTorch", "[custom][opaque]") {
   custom_opaque::Model m;
