@@ -46,6 +46,14 @@ std::string cType(DType d) {
   }
 }
 
+// A double as a C++ literal that reads back exactly (attributes are finite).
+std::string doubleLiteral(double v) {
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".eE") == std::string::npos)
+    s += ".0";
+  return s;
+}
+
 std::string floatLiteral(float v) {
   if (std::isnan(v))
     return "std::numeric_limits<float>::quiet_NaN()";
@@ -589,7 +597,9 @@ private:
         return "float(lr)";
       return fmt::format("{}({})", a.enumName, floatLiteral(float(a.floatValue)));
     case Arg::Kind::BufferList:
-    case Arg::Kind::SizeList: return hoisted.at(&a);
+    case Arg::Kind::SizeList:
+    case Arg::Kind::FloatList: return hoisted.at(&a);
+    case Arg::Kind::Function: return a.enumName;
     }
     return "";
   }
@@ -857,6 +867,12 @@ private:
             s << fmt::format("  const {} {}[] = {{{}}};\n",
                              arg.kind == Arg::Kind::IntList ? "int" : "int64_t", name, items);
             hoisted[&arg] = name;
+          } else if (arg.kind == Arg::Kind::FloatList) {
+            std::string items;
+            for (double v : arg.floats)
+              items += (items.empty() ? "" : ", ") + doubleLiteral(v);
+            s << fmt::format("  const double {}[] = {{{}}};\n", name, items);
+            hoisted[&arg] = name;
           }
         }
         std::string args;
@@ -893,6 +909,24 @@ private:
     return "?";
   }
 
+  // The opaque custom kernels the program calls (Arg::Kind::Function), declared for the
+  // application to define.
+  std::string customKernelDeclarations() const {
+    std::set<std::string> names;
+    for (const auto *steps : {&p_.steps, &p_.weightSteps, &p_.trainSteps})
+      for (const Step &st : *steps)
+        for (const KernelCall &k : st.calls)
+          for (const Arg &a : k.args)
+            if (a.kind == Arg::Kind::Function)
+              names.insert(a.enumName);
+    if (names.empty())
+      return "";
+    std::string s = "// Custom kernels (fgc/runtime/custom.h), defined by the application.\n";
+    for (const auto &n : names)
+      s += fmt::format("extern \"C\" int32_t {}(const void *args);\n", n);
+    return s + "\n";
+  }
+
   std::string source() const {
     std::ostringstream s;
     s << fmt::format(kBanner, FGC_VERSION_STRING, o_.sourceName);
@@ -901,6 +935,7 @@ private:
     if (p_.training)
       s << "#include <fgc/runtime/grad.h>\n#include <fgc/runtime/optim.h>\n";
     s << "\n#include <algorithm>\n#include <cstddef>\n#include <limits>\n\n";
+    s << customKernelDeclarations();
     if (o_.weights == WeightsEmbedding::Blob)
       s << fmt::format("// The weights blob, linked from the assembler file that .incbin's it.\n"
                        "extern \"C\" const unsigned char {0}[];\n"

@@ -35,6 +35,9 @@ struct Arg {
     Value,     // a named run-time value of the model object (enumName: "learningRate", "step")
     LossOut,   // the address of training accumulator `intValue` (double)
     CountOut,  // the address of counter `intValue` (int64_t)
+    FloatList, // `floats`: a double array (an opaque op's attributes)
+    Function,  // the address of the C function `enumName`, int32_t(const void *): a custom kernel
+               // the application (or, for the JIT, the process) defines
   };
   Kind kind = Kind::Null;
   int buffer = -1;
@@ -47,6 +50,7 @@ struct Arg {
   std::vector<int> buffers; // BufferList
   bool mutableList = false; // BufferList of outputs (float *const[]) rather than inputs
   std::vector<SymSize> sizes; // SizeList
+  std::vector<double> floats; // FloatList
 };
 
 struct Buffer {

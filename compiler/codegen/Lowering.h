@@ -29,6 +29,8 @@ public:
                const std::map<Dim, Dim> &symbols);
 
   const Op &op() const { return op_; }
+  // The layer's path in the model ("swish_dense/swish" inside a custom layer), for messages.
+  const std::string &layerPath() const { return layerPath_; }
   Attrs attrs() const { return op_.layer->attrs(); }
   // Valid until the next call that adds a buffer (dIn, dParam, newBuffer, workspace, ...).
   const Buffer &buffer(int id) const { return program_.buffers[size_t(id)]; }

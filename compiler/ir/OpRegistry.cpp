@@ -83,4 +83,9 @@ std::vector<std::string> OpRegistry::classNames() const {
   return names;
 }
 
+void OpRegistry::addKernelAddress(const std::string &symbol, void *address) {
+  if (address)
+    kernels_[symbol] = address;
+}
+
 } // namespace fgc

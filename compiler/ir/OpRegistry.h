@@ -144,8 +144,14 @@ public:
   const OpDef *find(const std::string &className) const;
   std::vector<std::string> classNames() const;
 
+  // Opaque custom kernels (compiler/ops/OpaqueOp.h) registered with their address: the JIT
+  // calls them there; names without one are looked up among the process's symbols.
+  void addKernelAddress(const std::string &symbol, void *address);
+  const std::map<std::string, void *> &kernelAddresses() const { return kernels_; }
+
 private:
   std::map<std::string, OpDef> defs_;
+  std::map<std::string, void *> kernels_;
 };
 
 } // namespace fgc

@@ -7,6 +7,7 @@
 // failing call's number. A `sizes` twin computes the byte size of each memory-plan slot (kernel
 // scratch through the runtime's *_scratch_size functions), which the host hands to the arena
 // planner. Kernel types come from RuntimeSymbols (the runtime's headers), never from a switch.
+#include "compiler/ir/OpRegistry.h"
 #include "compiler/jit/Code.h"
 #include "compiler/jit/RuntimeSymbols.h"
 
@@ -356,6 +357,20 @@ private:
       v = slotPtr(it->second);
       break;
     }
+    case Arg::Kind::FloatList: {
+      llvm::Value *mem = stackBytes(sizeof(double) * a.floats.size(), alignof(double));
+      for (size_t i = 0; i < a.floats.size(); ++i)
+        b_.CreateStore(llvm::ConstantFP::get(f64_, a.floats[i]), elementPtr(mem, f64_, i));
+      v = mem;
+      break;
+    }
+    case Arg::Kind::Function: {
+      // A custom kernel, int32_t(const void *), resolved when the module is linked.
+      llvm::FunctionCallee f =
+          m_.getOrInsertFunction(a.enumName, llvm::FunctionType::get(i32_, {ptr_}, false));
+      v = b_.CreateBitCast(f.getCallee(), ptr_);
+      break;
+    }
     case Arg::Kind::LossOut:
       v = bytePtr(field(offsetof(JitFrame, acc)),
                   llvm::ConstantInt::get(i64_, uint64_t(a.intValue) * sizeof(double)));
@@ -403,11 +418,26 @@ private:
     return m_.getOrInsertFunction(name, type);
   }
 
+  // A custom kernel argument must resolve when the module is linked: say which layer's does not
+  // (LLVM's own message would name only the entry function).
+  static Status checkCustomKernel(const Step &st, const Arg &a) {
+    if (a.kind != Arg::Kind::Function ||
+        OpRegistry::global().kernelAddresses().count(a.enumName) ||
+        llvm::sys::DynamicLibrary::SearchForAddressOfSymbol(a.enumName))
+      return Status::ok();
+    return Error::format("layer '{}' ({}): custom kernel '{}' is neither registered with its "
+                         "address nor a symbol of this process (link it into the program, or "
+                         "load the plugin defining it)",
+                         st.layerName, st.className, a.enumName);
+  }
+
   Expected<llvm::Value *> callFunction(const Step &st, const std::string &name,
                                        const std::vector<const Arg *> &args) {
     auto f = callee(st, name, args.size());
     if (!f)
       return f.error();
+    for (const Arg *a : args)
+      FGC_TRY(checkCustomKernel(st, *a));
     std::vector<llvm::Value *> values;
     for (size_t i = 0; i < args.size(); ++i) {
       auto v = argValue(*args[i], f->getFunctionType()->getParamType(unsigned(i)));
@@ -450,6 +480,8 @@ private:
     auto f = callee(st, k.function, args.size());
     if (!f)
       return f.error();
+    for (const Arg &a : args)
+      FGC_TRY(checkCustomKernel(st, a));
     std::vector<llvm::Value *> values;
     for (size_t i = 0; i < args.size(); ++i) {
       llvm::Type *want = f->getFunctionType()->getParamType(unsigned(i));
@@ -577,6 +609,12 @@ struct CodeBuilder {
       symbols[(*jit)->mangleAndIntern(f.name)] = llvm::JITEvaluatedSymbol(
           llvm::pointerToJITTargetAddress(f.address),
           llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
+    // Custom kernels registered with their address (the others resolve below).
+    for (const auto &[name, address] : OpRegistry::global().kernelAddresses())
+      if (!findRuntimeFunction(name))
+        symbols[(*jit)->mangleAndIntern(name)] = llvm::JITEvaluatedSymbol(
+            llvm::pointerToJITTargetAddress(address),
+            llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
     if (auto e = dylib.define(llvm::orc::absoluteSymbols(std::move(symbols))))
       return Error("LLVM: " + llvmMessage(std::move(e)));
     // Custom kernels (plugins) resolve among the process's symbols.

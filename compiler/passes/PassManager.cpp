@@ -197,6 +197,13 @@ std::string printProgram(const KernelProgram &p, bool training) {
       }
       return s + "]";
     }
+    case Arg::Kind::Function: return "@" + a.enumName;
+    case Arg::Kind::FloatList: {
+      std::string s = "[";
+      for (size_t i = 0; i < a.floats.size(); ++i)
+        s += (i ? ", " : "") + fmt::format("{}", a.floats[i]);
+      return s + "]";
+    }
     case Arg::Kind::BufferList: {
       std::string s = "[";
       for (size_t i = 0; i < a.buffers.size(); ++i)

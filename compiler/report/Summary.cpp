@@ -2,6 +2,7 @@
 #include "compiler/report/Summary.h"
 
 #include "compiler/ir/KerasTopology.h"
+#include "compiler/ir/OpRegistry.h"
 
 #include <fmt/format.h>
 
@@ -77,7 +78,9 @@ void printLayers(const Graph &graph, const SummaryOptions &options, bool sequent
       for (size_t c = 1; c < connections.size(); ++c)
         p.row({"", "", "", connections[c]}, nested);
     }
-    if (options.expandNested && l.subgraph) {
+    // A custom layer's traced body is fgc's business: Keras shows a subclassed layer as one
+    // row even with expand_nested.
+    if (options.expandNested && l.subgraph && !(l.def && l.def->custom)) {
       p.text(std::string(size_t(nested + 1), '|') +
              std::string(size_t(lineLength - 2 * (nested + 1)), '-') +
              std::string(size_t(nested + 1), '|'));

@@ -12,8 +12,10 @@
 #include "frontend/api/KerasInternal.h"
 
 #include "compiler/ops/OpHelpers.h"
+#include "compiler/ops/OpaqueOp.h"
 
 #include <algorithm>
+#include <set>
 #include <typeindex>
 
 namespace fgc::keras {
@@ -222,6 +224,51 @@ void register_custom_layer(const std::string &className, CustomLayerFactory fact
   OpRegistry::global().add(std::move(d));
 }
 
+namespace {
+std::set<std::string> &opaqueNames() {
+  static std::set<std::string> n;
+  return n;
+}
+} // namespace
+
+void register_opaque_op(const OpaqueOp &op) {
+  if (const OpDef *existing = OpRegistry::global().find(op.name);
+      existing && !opaqueNames().count(op.name))
+    raise(Error::format("cannot register opaque op '{}': fgc has a {} of that name", op.name,
+                        existing->custom ? "custom layer class" : "built-in layer"));
+  fgc::ops::OpaqueOpSpec spec;
+  spec.className = op.name;
+  spec.forward = op.forward;
+  spec.backward = op.backward;
+  spec.numInputs = op.num_inputs;
+  spec.numOutputs = op.num_outputs;
+  spec.attrs = op.attributes;
+  if (op.shape)
+    spec.shape = [fn = op.shape](const std::vector<std::vector<Dim>> &inputs,
+                                 const std::vector<double> &attrs)
+        -> Expected<std::vector<std::vector<Dim>>> {
+      try {
+        return fn(inputs, attrs);
+      } catch (const std::exception &e) {
+        return Error(e.what());
+      }
+    };
+  auto def = fgc::ops::opaqueOpDef(std::move(spec));
+  if (!def)
+    raise(def.error());
+  if (op.backward.empty() && op.backward_address)
+    raise(Error::format("opaque op '{}': a backward address without a backward kernel name",
+                        op.name));
+  OpRegistry::global().add(def.take());
+  opaqueNames().insert(op.name);
+  if (op.forward_address)
+    OpRegistry::global().addKernelAddress(op.forward,
+                                          reinterpret_cast<void *>(op.forward_address));
+  if (op.backward_address)
+    OpRegistry::global().addKernelAddress(op.backward,
+                                          reinterpret_cast<void *>(op.backward_address));
+}
+
 void register_custom_objects(const CustomObjects &objects) {
   for (const auto &[name, factory] : objects)
     register_custom_layer(name, factory);
@@ -281,6 +328,23 @@ Tensor reshape(const Tensor &x, const Shape &shape) {
 }
 Tensor zeros(const Tensor &like, const Shape &shape) {
   return callOp("Zeros", {{"shape", makeInts(shape)}}, {like});
+}
+
+std::vector<Tensor> opaque(const std::string &name, const std::vector<Tensor> &inputs,
+                           const std::map<std::string, double> &attributes) {
+  Config config;
+  for (const auto &[k, v] : attributes)
+    config[k] = makeFloat(v);
+  return callLayer(makeLayer(name, std::move(config), ""), inputs);
+}
+Tensor opaque(const std::string &name, const Tensor &x,
+              const std::map<std::string, double> &attributes) {
+  auto outs = opaque(name, std::vector<Tensor>{x}, attributes);
+  if (outs.size() != 1)
+    raise(Error::format("opaque op '{}' has {} outputs: call ops::opaque with a list of inputs "
+                        "to get them all",
+                        name, outs.size()));
+  return outs[0];
 }
 
 } // namespace ops

@@ -139,6 +139,8 @@ TEST_CASE("CustomDense traces into MatMul + BinaryAdd and summarizes as one row"
   std::string summary = model.summary_string();
   CHECK(summary.find("custom_dense (CustomDense)   (None, 10)                50") !=
         std::string::npos);
+  // As Keras does, expand_nested does not open a custom layer: the same table.
+  CHECK(model.summary_string({.expand_nested = true}) == summary);
   // The traced body: the weights and the two primitive ops.
   const fgc::Layer *custom = model.graph().findLayer("custom_dense");
   REQUIRE(custom);
@@ -255,6 +257,8 @@ TEST_CASE("CustomRNN traces the seed's loop: features (1, 10, 32), 1,281 paramet
   CHECK(dense == 20);
   CHECK(takes == 10);
   CHECK(models == 1);
+  // One row for the custom layer even with expand_nested (its body holds a nested model).
+  CHECK(model.summary_string({.expand_nested = true}) == model.summary_string());
 }
 
 TEST_CASE("generated CustomDense matches PyTorch: predict and one SGD step",

@@ -20,6 +20,8 @@ CustomRNN(32): state0 = 0; for t in 0..9: y_t = tanh(x_t @ K1 + b1) + tanh(state
 state = y_t; features = stack(y_t, axis=1) (batch, 10, 32); output = Dense(1)(mean over t of
 features). The Dense layers are the body's `dense` (projection_1), `dense_1` (projection_2)
 and the classifier's `model/dense_2`.
+SwishDense(3, beta=1.5) (samples/custom_opaque, an opaque op with hand-written C kernels):
+z = x @ kernel + bias; y = z * sigmoid(beta * z).
 
 Run: /usr/bin/python3 tests/reference/custom_layers.py BUILD_DIR
 (BUILD_DIR holds tools/fgc/fgc and samples/libfgc_sample_layers.so.)
@@ -69,6 +71,11 @@ def custom_rnn(w, x):
     features = torch.stack(outs, dim=1)
     pooled = features.mean(dim=1)
     return features, pooled @ w[p + "model/dense_2/kernel"] + w[p + "model/dense_2/bias"]
+
+
+def swish_dense(w, x):
+    z = x @ w["swish_dense/kernel/kernel"] + w["swish_dense/bias/bias"]
+    return z * torch.sigmoid(1.5 * z)
 
 
 def write_case(name, model, weights, fn, x, lr, output_index=None):
@@ -122,6 +129,10 @@ def main():
     feat_w = export_weights(build, "samples/custom_rnn/features.pbtxt")
     write_case("custom_rnn_features", "samples/custom_rnn/features.pbtxt", feat_w, custom_rnn,
                rng.uniform(-1, 1, size=(1, 10, 5)).astype(np.float32), 0.1)
+    swish_w = export_weights(build, "samples/custom_opaque/model.pbtxt")
+    write_case("custom_opaque", "samples/custom_opaque/model.pbtxt", swish_w, swish_dense,
+               np.random.default_rng(2025).uniform(-2, 2, size=(5, 4)).astype(np.float32), 0.1,
+               0)
 
 
 if __name__ == "__main__":

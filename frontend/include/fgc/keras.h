@@ -236,6 +236,36 @@ void register_custom_objects(const CustomObjects &objects);
 // Whether `class_name` is a registered custom layer class.
 bool is_custom_layer(const std::string &class_name);
 
+// Opaque custom kernels (the escape hatch): an op computed by a C function of the user's,
+// for what tensor operations cannot express. The kernels have the signature
+// `int32_t fn(const void *args)`, args pointing to an fgc_custom_args (fgc/runtime/custom.h:
+// input and output pointers, shapes, attributes; the backward also gets the output gradients
+// and writes the input gradients). Call the op inside a custom layer's call() with
+// ops::opaque(name, inputs, attributes). Generated C++ declares the kernels extern "C" and the
+// application links them; the JIT calls them at the addresses given here, or finds them among
+// the process's symbols (a loaded plugin).
+struct OpaqueOp {
+  std::string name = {};     // the op's class name, as traced bodies and messages name it
+  std::string forward = {};  // the forward kernel's C symbol
+  std::string backward = {}; // the backward kernel's C symbol; empty: inference only (training a
+                             // model that needs its gradient fails naming the layer and op)
+  int num_inputs = 1, num_outputs = 1;
+  // Numeric attributes and their defaults, passed to the kernels in this order.
+  std::vector<std::pair<std::string, double>> attributes = {};
+  // The outputs' shapes from the inputs' (batch first; None dimensions are negative and must be
+  // copied from an input) and the attribute values; throw to reject the inputs. Empty: every
+  // output has the first input's shape.
+  std::function<std::vector<Shape>(const std::vector<Shape> &inputs,
+                                   const std::vector<double> &attributes)>
+      shape = {};
+  // The kernels' addresses, for the JIT (optional; without them it looks the symbols up).
+  int32_t (*forward_address)(const void *) = nullptr;
+  int32_t (*backward_address)(const void *) = nullptr;
+};
+// Registers (or re-registers) an opaque op. Throws fgc::Exception if the name is a built-in
+// layer or custom layer class, or the spec is invalid.
+void register_opaque_op(const OpaqueOp &op);
+
 namespace detail {
 Layer makeCustomLayer(std::shared_ptr<CustomLayer> object, const std::type_info &type,
                       const std::string &name);
@@ -555,6 +585,12 @@ Tensor reshape(const Tensor &x, const Shape &shape);
 // Zeros of shape (batch,) + shape, with the batch size of `like`:
 // tf.zeros((inputs.shape[0], units)) is zeros(inputs, {units}).
 Tensor zeros(const Tensor &like, const Shape &shape);
+// The registered opaque op `name` (register_opaque_op) on `inputs`, with attribute values
+// (unset ones take their defaults): its outputs, or its single output.
+std::vector<Tensor> opaque(const std::string &name, const std::vector<Tensor> &inputs,
+                           const std::map<std::string, double> &attributes = {});
+Tensor opaque(const std::string &name, const Tensor &x,
+              const std::map<std::string, double> &attributes = {});
 } // namespace ops
 
 Tensor operator+(const Tensor &a, const Tensor &b);

@@ -434,4 +434,7 @@ int fgc_reduce(fgc_reduce_op op, const float *x, float *y, int64_t outer, int64_
 } /* extern "C" */
 #endif
 
+/* Opaque custom kernels (fgc_custom_call and the argument struct user kernels receive). */
+#include "custom.h"
+
 #endif /* FGC_RUNTIME_KERNELS_H */
