@@ -114,6 +114,9 @@ const std::vector<CorpusEntry> &corpus() {
        "is a subclassed Keras model (class 'legacy_nested_container>NestedDenseModel'): its "
        "config holds no layer graph"},
       {"keras3/airquality_bilstm_keras3_legacy.h5", "", {"Bidirectional"}, ""},
+      // Written in tf.keras 2.10's layout by tests/reference/keras_files.py.
+      {"seed_autoencoder_nested.h5", "", {}, ""},
+      {"siamese_concat.json", "siamese_concat_weights.h5", {}, ""},
   };
   return entries;
 }
