@@ -2,12 +2,15 @@
 #include "frontend/WeightsFile.h"
 
 #include "compiler/support/AtomicFile.h"
+#include "frontend/GraphWriter.h"
+#include "frontend/ModelFile.h"
 
 #include <google/protobuf/stubs/logging.h>
 
 #include <cstring>
 #include <functional>
 #include <map>
+#include <tuple>
 
 namespace fgc {
 
@@ -89,10 +92,10 @@ Status loadWeightsFile(Graph &graph, const std::string &path) {
   return status;
 }
 
-Status saveWeightsFile(const Graph &graph, const std::string &path) {
-  schema::WeightsIndex index;
-  index.set_model_name(graph.name);
-  std::string data;
+namespace {
+
+// The index entries and data section of every parameter (all must have data).
+Status addParams(const Graph &graph, schema::WeightsIndex &index, std::string &data) {
   Status status;
   forEachParam(const_cast<Graph &>(graph), "",
                [&](const std::string &layerPath, Layer &layer, Param &p) {
@@ -114,8 +117,12 @@ Status saveWeightsFile(const Graph &graph, const std::string &path) {
                  e->set_nbytes(p.data.size());
                  data.append(reinterpret_cast<const char *>(p.data.data()), p.data.size());
                });
-  if (!status)
-    return status;
+  return status;
+}
+
+// Magic, index length, index, padding, data.
+Status writeContainer(const schema::WeightsIndex &index, const std::string &data,
+                      const std::string &path) {
   std::string idx = index.SerializeAsString();
   std::string out(kWeightsMagic, 8);
   for (int i = 0; i < 8; ++i)
@@ -124,6 +131,116 @@ Status saveWeightsFile(const Graph &graph, const std::string &path) {
   out.resize(alignUp(out.size()), '\0');
   out += data;
   return writeFileAtomic(path, out);
+}
+
+double configNumber(const schema::Config &c, const std::string &key) {
+  auto it = c.attrs().find(key);
+  if (it == c.attrs().end())
+    return 0;
+  const auto &v = it->second;
+  switch (v.value_case()) {
+  case schema::AttrValue::kF: return v.f();
+  case schema::AttrValue::kI: return double(v.i());
+  case schema::AttrValue::kB: return v.b() ? 1 : 0;
+  default: return 0;
+  }
+}
+
+} // namespace
+
+Status saveWeightsFile(const Graph &graph, const std::string &path) {
+  schema::WeightsIndex index;
+  index.set_model_name(graph.name);
+  std::string data;
+  FGC_TRY(addParams(graph, index, data));
+  return writeContainer(index, data, path);
+}
+
+std::vector<std::string> optimizerSlotNames(const schema::Config &optimizer) {
+  const std::string &cls = optimizer.class_name();
+  if (cls == "Adam" || cls == "AdamW") {
+    if (configNumber(optimizer, "amsgrad") != 0)
+      return {"m", "v", "vhat"};
+    return {"m", "v"};
+  }
+  if (cls == "SGD")
+    return configNumber(optimizer, "momentum") != 0 ? std::vector<std::string>{"momentum"}
+                                                    : std::vector<std::string>{};
+  if (cls == "RMSprop") {
+    std::vector<std::string> s = {"rms"};
+    if (configNumber(optimizer, "momentum") != 0)
+      s.push_back("momentum");
+    if (configNumber(optimizer, "centered") != 0)
+      s.push_back("mg");
+    return s;
+  }
+  if (cls == "Adagrad")
+    return {"accumulator"};
+  return {};
+}
+
+Status saveModelFile(const Graph &graph, const OptimizerState *state, const std::string &path,
+                     int64_t *zeroFilled) {
+  schema::WeightsIndex index;
+  index.set_model_name(graph.name);
+  std::string data;
+  FGC_TRY(addParams(graph, index, data));
+  auto arch = graphToModel(graph, WeightsMode::None);
+  if (!arch)
+    return arch.error();
+  arch->clear_weights_file();
+  index.set_model(serializeModel(*arch, ModelFormat::Binary));
+  if (zeroFilled)
+    *zeroFilled = 0;
+  if (state) {
+    const std::string &cls = graph.training.optimizer().class_name();
+    if (state->optimizer != cls)
+      return Error::format("{}: the optimizer state is {}'s, but the model trains with {}", path,
+                           state->optimizer, cls.empty() ? "no optimizer" : cls);
+    std::map<std::tuple<std::string, std::string, std::string>, const OptimizerState::Slot *>
+        bySlot;
+    for (const auto &s : state->slots)
+      bySlot[{s.layer, s.weight, s.slot}] = &s;
+    std::vector<std::string> names = optimizerSlotNames(graph.training.optimizer());
+    Status status;
+    forEachParam(const_cast<Graph &>(graph), "",
+                 [&](const std::string &layerPath, Layer &layer, Param &p) {
+                   if (!status || !layer.trainable || !p.trainable)
+                     return;
+                   for (const auto &slot : names) {
+                     std::string bytes(size_t(p.numElements()) * sizeof(float), '\0');
+                     auto it = bySlot.find({layerPath, p.name, slot});
+                     if (it != bySlot.end()) {
+                       std::vector<Dim> shape(it->second->shape.begin(), it->second->shape.end());
+                       if (shape != p.type.shape) {
+                         status = Error::format(
+                             "{}: optimizer slot '{}' of weight '{}' of {} is {}, the weight {}",
+                             path, slot, p.name, layer.describe(), shapeToString(shape),
+                             shapeToString(p.type.shape));
+                         return;
+                       }
+                       std::memcpy(bytes.data(), it->second->data.data(), bytes.size());
+                     } else if (zeroFilled) {
+                       ++*zeroFilled;
+                     }
+                     data.resize(alignUp(data.size()), '\0');
+                     auto *e = index.add_slots();
+                     e->set_layer(layerPath);
+                     e->set_name(p.name + "/" + slot);
+                     e->set_dtype(schema::FLOAT32);
+                     for (Dim d : p.type.shape)
+                       e->add_shape(d);
+                     e->set_offset(data.size());
+                     e->set_nbytes(bytes.size());
+                     data += bytes;
+                   }
+                 });
+    FGC_TRY(status);
+    auto *t = index.mutable_training();
+    t->set_optimizer(cls);
+    t->set_iterations(state->iterations);
+  }
+  return writeContainer(index, data, path);
 }
 
 } // namespace fgc

@@ -7,7 +7,9 @@
 
 #include "compiler/ir/Graph.h"
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace fgc {
 
@@ -20,5 +22,32 @@ Status loadWeightsFile(Graph &graph, const std::string &path);
 
 // Writes every parameter (all must have data) atomically.
 Status saveWeightsFile(const Graph &graph, const std::string &path);
+
+// An optimizer's state for a model file: slot values by parameter (e.g. imported from Keras).
+struct OptimizerState {
+  std::string optimizer;  // the Keras class of the optimizer that wrote them ("Adam")
+  int64_t iterations = 0; // optimizer steps taken
+  struct Slot {
+    std::string layer;  // layer path: "encoder/conv2d"
+    std::string weight; // parameter name: "kernel"
+    std::string slot;   // fgc's slot name: "m", "v", "vhat", "momentum", "rms", "mg"
+    std::vector<int64_t> shape;
+    std::vector<float> data; // the parameter's layout
+  };
+  std::vector<Slot> slots; // absent slots are zeros (Keras keeps none for frozen weights)
+};
+
+// The slots fgc's training code keeps per trainable parameter for a training config's
+// optimizer (as Lowering creates them): Adam "m", "v" (+ "vhat" with amsgrad), SGD "momentum"
+// when momentum != 0, RMSprop "rms" (+ "momentum", "mg" when centered), Adagrad "accumulator".
+std::vector<std::string> optimizerSlotNames(const schema::Config &optimizer);
+
+// Writes a model file (`.fgcm`: the architecture, every parameter and, with `state`, the
+// optimizer slots of every trainable parameter and the step count), the file a generated
+// class's save() writes and load() restores, atomically. The state's optimizer must be the
+// graph's training optimizer; slots the state lacks are written as zeros (counted in
+// `zeroFilled`).
+Status saveModelFile(const Graph &graph, const OptimizerState *state, const std::string &path,
+                     int64_t *zeroFilled = nullptr);
 
 } // namespace fgc

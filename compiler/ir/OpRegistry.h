@@ -48,6 +48,9 @@ struct ImportedWeight {
   std::string path;
   // Keras's weight name when the file says it ("kernel", "moving_mean"); empty otherwise.
   std::string name;
+  // Keras's variable name in a legacy HDF5 file ("conv2d/kernel", "lstm/lstm_cell/kernel"),
+  // which the optimizer's slot variables are named after; empty otherwise.
+  std::string variable;
   std::vector<int64_t> shape;
   std::vector<float> data; // C order
 };

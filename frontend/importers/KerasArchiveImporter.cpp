@@ -114,6 +114,10 @@ Expected<KerasImportResult> importArchive(const std::string &bytes, ImportLog &l
     auto weights = readArchiveWeights(*file, *model);
     if (!weights)
       return weights.error();
+    auto state = readArchiveOptimizerState(*file, *weights, *model, log);
+    if (!state)
+      return state.error();
+    r.optimizerState = std::move(*state);
     FGC_TRY(attachWeights(*model, *weights, log));
     r.hasWeights = true;
   } else {

@@ -70,6 +70,10 @@ Expected<KerasImportResult> importHdf5(const std::string &path, ImportLog &log,
     auto weights = readLegacyWeights(*file, "model_weights", *model);
     if (!weights)
       return weights.error();
+    auto state = readLegacyOptimizerState(*file, *weights, *model, log);
+    if (!state)
+      return state.error();
+    r.optimizerState = std::move(*state);
     FGC_TRY(attachWeights(*model, *weights, log));
     r.hasWeights = true;
   } else {

@@ -5,6 +5,8 @@
 #include "frontend/importers/KerasConfig.h"
 #include "frontend/importers/KerasFormats.h"
 
+#include <fmt/format.h>
+
 namespace fgc {
 
 KerasFormat detectKerasFormat(const std::string &bytes) {
@@ -77,9 +79,16 @@ Expected<KerasImportResult> importKerasFile(const std::string &path,
                          "Keras 3 zip archive (.keras), judging by its first bytes",
                          path);
   }
-  if (r && !options.compileConfig.empty())
+  if (r && !options.compileConfig.empty()) {
     if (auto s = applyCompileConfig(options.compileConfig, r->model, log); !s)
       return s.error();
+    const std::string &now = r->model.training().optimizer().class_name();
+    if (r->optimizerState && r->optimizerState->optimizer != now) {
+      log.warn(fmt::format("the file's {} state is not imported: --compile trains with {}",
+                           r->optimizerState->optimizer, now.empty() ? "no optimizer" : now));
+      r->optimizerState.reset();
+    }
+  }
   if (r)
     r->warnings = std::move(log.warnings);
   return r;

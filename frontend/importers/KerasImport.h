@@ -11,7 +11,9 @@
 
 #include "compiler/ir/Error.h"
 #include "fgc.pb.h"
+#include "frontend/WeightsFile.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,10 +35,16 @@ struct KerasImportOptions {
   std::string compileConfig;
 };
 
+// The optimizer state a Keras file saved with the model (legacy HDF5 `optimizer_weights`,
+// Keras 3 archives' `optimizer/vars`): the slot variables converted to fgc's parameter layouts,
+// so that training continues where Keras stopped (`fgc import -o model.fgcm`).
+using KerasOptimizerState = OptimizerState;
+
 struct KerasImportResult {
   schema::Model model;
   KerasFormat format = KerasFormat::None;
   bool hasWeights = false;
+  std::optional<KerasOptimizerState> optimizerState; // when the file holds one fgc can use
   std::vector<std::string> warnings; // "FILE: warning: ..." lines
 };
 

@@ -268,6 +268,7 @@ Expected<LayerWeights> readLegacyWeights(const Hdf5File &file, const std::string
         return Error::format("{}: layer '{}' has an empty weight name", file.name(), g);
       ImportedWeight w;
       w.name = weightName(parts.back());
+      w.variable = weightName(wn);
       w.shape = a->shape;
       w.data = std::move(a->data);
       std::string layerPath = g;

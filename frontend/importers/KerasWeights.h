@@ -4,8 +4,10 @@
 #include "compiler/ir/OpRegistry.h"
 #include "frontend/importers/Hdf5File.h"
 #include "frontend/importers/KerasConfig.h"
+#include "frontend/importers/KerasImport.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,22 @@ Expected<LayerWeights> readArchiveWeights(const Hdf5File &file, const schema::Mo
 // or by position), then validates the model with them. Every layer that has parameters must
 // have weights, and every weight must find its layer.
 Status attachWeights(schema::Model &model, const LayerWeights &weights, ImportLog &log);
+
+// The optimizer state of a legacy HDF5 full model (`optimizer_weights`), matched by name to the
+// weights `weights` (readLegacyWeights, before attachWeights) of `model` (without weights yet)
+// and converted to fgc's layouts by the same hooks as the weights. Nothing (with a warning
+// saying why) when the file has no usable state: no training config, anonymous variables
+// (Keras 2.0-2.2's `training/RMSprop/Variable:0`), an optimizer fgc has no slots for.
+Expected<std::optional<KerasOptimizerState>>
+readLegacyOptimizerState(const Hdf5File &file, const LayerWeights &weights,
+                         const schema::Model &model, ImportLog &log);
+
+// Keras 3 archives' `optimizer/vars/<i>`: the iteration count, the learning rate, then the
+// slots of every trainable variable in Keras's order (layers in tracking order, each layer's
+// trainable weights), one after the other per variable (Adam: momentum, velocity).
+Expected<std::optional<KerasOptimizerState>>
+readArchiveOptimizerState(const Hdf5File &file, const LayerWeights &weights,
+                          const schema::Model &model, ImportLog &log);
 
 // Builds the model's graph to validate it; errors are prefixed with the log's file name.
 Status validateModel(const schema::Model &model, const ImportLog &log);

@@ -8,6 +8,7 @@
 #include "compiler/report/Summary.h"
 #include "frontend/GraphBuilder.h"
 #include "frontend/ModelFile.h"
+#include "frontend/importers/Hdf5File.h"
 #include "frontend/importers/KerasImport.h"
 
 #include <catch2/catch.hpp>
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include <unistd.h>
 
@@ -114,6 +116,9 @@ const std::vector<CorpusEntry> &corpus() {
        "is a subclassed Keras model (class 'legacy_nested_container>NestedDenseModel'): its "
        "config holds no layer graph"},
       {"keras3/airquality_bilstm_keras3_legacy.h5", "", {"Bidirectional"}, ""},
+      // Written in tf.keras 2.10's layout by tests/reference/keras_files.py.
+      {"seed_autoencoder_nested.h5", "", {}, ""},
+      {"siamese_concat.json", "siamese_concat_weights.h5", {}, ""},
   };
   return entries;
 }
@@ -661,5 +666,89 @@ TEST_CASE("import with compile() arguments given in JSON: the training config", 
     r = fgc::importKerasFile(path, o);
     REQUIRE_FALSE(r);
     CHECK(r.error().message().rfind("--compile: /nonexistent/compile.json: ", 0) == 0);
+  }
+}
+
+namespace {
+
+const fgc::KerasOptimizerState::Slot *findSlot(const fgc::KerasOptimizerState &state,
+                                               const std::string &layer,
+                                               const std::string &weight,
+                                               const std::string &slot) {
+  for (const auto &s : state.slots)
+    if (s.layer == layer && s.weight == weight && s.slot == slot)
+      return &s;
+  return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("Keras optimizer state: slots matched to the weights, in fgc's layouts", "[keras]") {
+  SECTION("legacy HDF5, tf.keras 2.x names (Adam/conv2d/kernel/m:0), nested models") {
+    auto r = fgc::importKerasFile(kData + "seed_autoencoder_nested.h5");
+    REQUIRE(r);
+    REQUIRE(r->optimizerState);
+    const auto &st = *r->optimizerState;
+    CHECK(st.optimizer == "Adam");
+    CHECK(st.iterations == 3);
+    CHECK(st.slots.size() == 32); // 16 weights, m and v
+    // The values are the file's: optimizer_weights/Adam/conv2d_transpose_1/bias/v:0 is read
+    // independently here through the weights' own HDF5 reader.
+    auto file = fgc::importers::Hdf5File::open(kData + "seed_autoencoder_nested.h5");
+    REQUIRE(file);
+    for (const auto &[layer, var, slot] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"encoder/conv2d", "conv2d/kernel", "m"},
+             {"decoder/conv2d_transpose_1", "conv2d_transpose_1/bias", "v"},
+             {"decoder/conv2d_transpose_3", "conv2d_transpose_3/kernel", "v"}}) {
+      INFO(layer << " " << slot);
+      auto want = file->readFloats("optimizer_weights/Adam/" + var + "/" + slot + ":0");
+      REQUIRE(want);
+      const auto *s = findSlot(st, layer, var.substr(var.find('/') + 1), slot);
+      REQUIRE(s != nullptr);
+      CHECK(s->shape == want->shape);
+      CHECK(s->data == want->data);
+    }
+    // A .pb keeps no optimizer state; --compile with another optimizer drops it, saying so.
+    fgc::KerasImportOptions o;
+    o.compileConfig = R"({"optimizer": "sgd", "loss": "mse"})";
+    auto sgd = fgc::importKerasFile(kData + "seed_autoencoder_nested.h5", o);
+    REQUIRE(sgd);
+    CHECK_FALSE(sgd->optimizerState);
+    REQUIRE(sgd->warnings.size() == 1);
+    CHECK(sgd->warnings[0].find("the file's Adam state is not imported: --compile trains with "
+                                "SGD") != std::string::npos);
+  }
+  SECTION("a file without optimizer weights has no state") {
+    auto r = fgc::importKerasFile(kData + "dl4j_embedding_lstm_tensorflow_2.h5");
+    REQUIRE(r);
+    CHECK_FALSE(r->optimizerState);
+  }
+  // Real files of the corpus: tf.keras 2.10 and 2.12 names (Adam/lstm/lstm_cell/kernel/m:0),
+  // Keras 3's legacy HDF5 (adam/<variable path with '_'>_momentum), Keras 3 archives (by
+  // position); step counts as h5py reads them.
+  struct Case {
+    std::string file;
+    int64_t iterations;
+    size_t slots;
+  };
+  for (const Case &c : std::vector<Case>{{"keras2/synthgen_gan_nested_sequential.h5", 1000, 8},
+                                         {"keras2/seizure_ensemble_model.h5", 55200, 40},
+                                         {"keras3/airquality_bilstm_keras3_legacy.h5", 23010, 44},
+                                         {"keras3/nanotag_ae_model.keras", 252, 28},
+                                         {"keras3/saheart_functional_model.keras", 209, 16}}) {
+    SECTION(c.file) {
+      std::string path = locate(c.file);
+      if (path.empty()) {
+        WARN("skipped: " << c.file << " is not in " << FGC_KERAS_MODELS);
+        return;
+      }
+      auto r = fgc::importKerasFile(path);
+      REQUIRE(r);
+      REQUIRE(r->optimizerState);
+      CHECK(r->optimizerState->optimizer == "Adam");
+      CHECK(r->optimizerState->iterations == c.iterations);
+      CHECK(r->optimizerState->slots.size() == c.slots);
+    }
   }
 }

@@ -414,7 +414,10 @@ int main(int argc, char **argv) {
       "import", "Convert a Keras model (to_json JSON, legacy HDF5 .h5, Keras 3 .keras) with its "
                 "weights to an fgc model (.pb or .pbtxt by OUT's extension)");
   import->add_option("KERAS", model, "Keras file; the format is told by content")->required();
-  import->add_option("-o,--output", output, "Output model file (.pb or .pbtxt)")->required();
+  import->add_option("-o,--output", output,
+                     "Output model file (.pb or .pbtxt; .fgcm: a model file that also keeps "
+                     "Keras's optimizer state)")
+      ->required();
   import->add_option("--weights", kerasWeights,
                      "Weights for a JSON config: a save_weights or full-model HDF5 file");
   std::string compileConfig;
@@ -482,12 +485,47 @@ int main(int argc, char **argv) {
   }
 
   if (import->parsed()) {
-    auto m = importKeras(model, kerasWeights, compileConfig);
-    if (!m)
-      return fail(m.error());
-    if (auto s = fgc::writeModelFile(output, *m); !s)
+    fgc::KerasImportOptions options;
+    options.weightsPath = kerasWeights;
+    options.compileConfig = compileConfig;
+    auto r = fgc::importKerasFile(model, options);
+    if (!r)
+      return fail(r.error());
+    for (const auto &w : r->warnings)
+      fmt::print(stderr, "fgc: {}\n", w);
+    bool modelFile = output.size() > 5 && output.compare(output.size() - 5, 5, ".fgcm") == 0;
+    if (!modelFile) {
+      if (auto s = fgc::writeModelFile(output, r->model); !s)
+        return fail(s.error());
+      if (r->optimizerState)
+        fmt::print(stderr,
+                   "fgc: {}: note: the file's {} state ({} steps) is kept only in a model file: "
+                   "-o NAME.fgcm\n",
+                   model, r->optimizerState->optimizer, r->optimizerState->iterations);
+      fmt::print("wrote {}\n", output);
+      return 0;
+    }
+    // A model file: architecture, weights and the optimizer state, what a generated class's
+    // load() restores.
+    fgc::BuildOptions bo;
+    bo.fileName = model;
+    auto g = fgc::buildGraph(r->model, bo);
+    if (!g)
+      return fail(g.error());
+    if (auto s = fgc::initializeWeights(**g); !s)
+      return fail(s.error().withContext(model));
+    int64_t zeroFilled = 0;
+    const fgc::OptimizerState *state = r->optimizerState ? &*r->optimizerState : nullptr;
+    if (auto s = fgc::saveModelFile(**g, state, output, &zeroFilled); !s)
       return fail(s.error());
-    fmt::print("wrote {}\n", output);
+    if (state)
+      fmt::print("wrote {} with the {} state after {} steps{}\n", output, state->optimizer,
+                 state->iterations,
+                 zeroFilled ? fmt::format(" ({} slots the file does not have start at zero)",
+                                          zeroFilled)
+                            : "");
+    else
+      fmt::print("wrote {}\n", output);
     return 0;
   }
 
