@@ -901,6 +901,8 @@ private:
     s << "#include <fgc/runtime/kernels.h>\n";
     if (p_.training)
       s << "#include <fgc/runtime/grad.h>\n#include <fgc/runtime/optim.h>\n";
+    if (p_.training && !p_.schedule.className.empty())
+      s << "#include <fgc/runtime/schedule.h>\n";
     s << "\n#include <algorithm>\n#include <cstddef>\n#include <limits>\n\n";
     if (o_.weights == WeightsEmbedding::Blob)
       s << fmt::format("// The weights blob, linked from the assembler file that .incbin's it.\n"

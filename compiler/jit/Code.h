@@ -8,6 +8,7 @@
 #include "compiler/support/LargeBuffer.h"
 
 #include "fgc/jit.h"
+#include "fgc/runtime/schedule.h"
 
 #include <array>
 #include <chrono>

@@ -15,6 +15,7 @@
 #include "fgc/keras.h"
 
 #include "fgc/runtime/kernels.h"
+#include "fgc/runtime/schedule.h"
 
 #include <algorithm>
 #include <chrono>

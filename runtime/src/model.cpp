@@ -8,7 +8,6 @@
 #include "fgc/runtime/model.h"
 
 #include "fgc/runtime/kernels.h"
-#include "fgc/runtime/optim.h"
 
 #include <atomic>
 #include <cerrno>
@@ -233,22 +232,6 @@ std::vector<int64_t> resolveShape(const TensorSpec &spec, const int64_t *symbols
 void kernelFailed(const char *model, const char *layer, int status) {
   throw Error(format("model '%s': layer '%s': %s (status %d)", model, layer, fgc_last_error(),
                      status));
-}
-
-double learningRate(const char *model, const LearningRateSchedule &schedule, double current,
-                    bool set, int64_t step) {
-  if (set || schedule.kind == LearningRateSchedule::Constant)
-    return current;
-  double lr = 0;
-  int status = schedule.kind == LearningRateSchedule::ExponentialDecay
-                   ? fgc_lr_exponential_decay(schedule.initial, schedule.decaySteps,
-                                              schedule.decayRate, schedule.staircase ? 1 : 0,
-                                              step, &lr)
-                   : fgc_lr_cosine_decay(schedule.initial, schedule.decaySteps, schedule.alpha,
-                                         step, &lr);
-  if (status != FGC_OK)
-    kernelFailed(model, "optimizer", status);
-  return lr;
 }
 
 const int32_t *asIndices(const Tensor &t, int32_t *staging) {

@@ -93,39 +93,6 @@ void bindTargets(const char *model, const TensorSpec *specs, int numTargets, con
 // Throws Error with the runtime's last kernel message, prefixed with the model and layer names.
 [[noreturn]] void kernelFailed(const char *model, const char *layer, int status);
 
-// A learning-rate schedule of the optimizer step (keras.optimizers.schedules) as a training
-// config defines it; generated code and the JIT both evaluate it with learningRate() below.
-struct LearningRateSchedule {
-  enum Kind { Constant, ExponentialDecay, CosineDecay };
-  Kind kind = Constant;
-  double initial = 0, decaySteps = 0, decayRate = 0, alpha = 0;
-  bool staircase = false;
-  static LearningRateSchedule exponentialDecay(double initial, double decaySteps,
-                                               double decayRate, bool staircase) {
-    LearningRateSchedule s;
-    s.kind = ExponentialDecay;
-    s.initial = initial;
-    s.decaySteps = decaySteps;
-    s.decayRate = decayRate;
-    s.staircase = staircase;
-    return s;
-  }
-  static LearningRateSchedule cosineDecay(double initial, double decaySteps, double alpha) {
-    LearningRateSchedule s;
-    s.kind = CosineDecay;
-    s.initial = initial;
-    s.decaySteps = decaySteps;
-    s.alpha = alpha;
-    return s;
-  }
-};
-
-// The learning rate of the update after `step` optimizer steps: `current` when it was set in
-// code (`set`) or there is no schedule, otherwise the schedule's value at `step`. Throws Error
-// naming the model for schedule arguments the runtime rejects.
-double learningRate(const char *model, const LearningRateSchedule &schedule, double current,
-                    bool set, int64_t step);
-
 // Scratch memory for activations: grows to the largest request, 64-byte aligned, never shrinks.
 class Arena {
 public:
