@@ -3,10 +3,16 @@
 // Built per model by bench/CMakeLists.txt against that model's generated class (fgcbench::Model,
 // FGC_BENCH_HEADER) and fgc_jit; FGC_BENCH_MODEL_FILE is the model file both come from.
 //   bench_jit_<model> [--batch N] [--length L] [--threads N] [--compiles N] [--min-time S]
+//                     [--llvm-opt 0-3] [--compile-only] [--input F] [--output F]
+// --input: raw float32 values for the (single) input instead of the pseudo-random ones;
+// --output: writes the JIT's first output there (raw float32), for a comparison with PyTorch
+// (bench/run_jit.py).
 // Prints JSON lines:
 //   compile: the JIT's latency from model file to callable (fgc::jit::compile: load, weights,
 //            passes, lowering, LLVM IR, O2, machine code), inference-only and with training,
-//            median and min over --compiles runs;
+//            median and min wall time over --compiles runs, median process CPU time, and the
+//            median of each phase
+//            (jit::Model::compilePhases);
 //   predict / train_step: ms per call of the JIT and of the generated code, timed interleaved
 //            (alternating samples of k calls each, so both see the same machine load), medians
 //            and process CPU ms per call, and the JIT / AOT ratio.
@@ -21,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -115,9 +122,20 @@ int main(int argc, char **argv) {
   int64_t batch = 64, length = 64;
   int threads = 2, compiles = 7;
   double minTime = 1.0;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool compileOnly = false;
+  std::string inputFile, outputFile;
+  int llvmOpt = fgc::jit::Options().llvmOptLevel;
+  for (int i = 1; i < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--batch")
+    if (a == "--compile-only") {
+      compileOnly = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s: %s needs a value\n", argv[0], a.c_str());
+      return 2;
+    } else if (a == "--batch")
       batch = std::atoll(argv[i + 1]);
     else if (a == "--length")
       length = std::atoll(argv[i + 1]);
@@ -125,11 +143,17 @@ int main(int argc, char **argv) {
       threads = std::atoi(argv[i + 1]);
     else if (a == "--compiles")
       compiles = std::atoi(argv[i + 1]);
+    else if (a == "--input")
+      inputFile = argv[i + 1];
+    else if (a == "--output")
+      outputFile = argv[i + 1];
+    else if (a == "--llvm-opt")
+      llvmOpt = std::atoi(argv[i + 1]);
     else if (a == "--min-time")
       minTime = std::atof(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: %s [--batch N] [--length L] [--threads N] [--compiles N] "
-                           "[--min-time S]\n", argv[0]);
+                           "[--min-time S] [--llvm-opt 0-3] [--compile-only] [--input F] [--output F]\n", argv[0]);
       return 2;
     }
   }
@@ -137,30 +161,74 @@ int main(int argc, char **argv) {
     fgcbench::Model::setNumThreads(threads);
     // Compile latency: file in, callable out.
     for (bool inference : {true, false}) {
-      std::vector<double> times, llvm;
+      if (compiles <= 0)
+        break;
+      std::vector<double> times, cpu, llvm;
+      std::vector<std::string> phaseNames;
+      std::vector<std::vector<double>> phaseTimes;
       for (int i = 0; i < compiles; ++i) {
         fgc::jit::Options o;
         o.inferenceOnly = inference;
+        o.llvmOptLevel = llvmOpt;
         auto start = Clock::now();
+        std::clock_t c0 = std::clock();
         auto m = fgc::jit::compile(FGC_BENCH_MODEL_FILE, o);
+        cpu.push_back(double(std::clock() - c0) / CLOCKS_PER_SEC);
         times.push_back(seconds(Clock::now() - start));
         llvm.push_back(m->llvmSeconds());
+        const auto &phases = m->compilePhases();
+        phaseTimes.resize(phases.size());
+        for (size_t k = 0; k < phases.size(); ++k) {
+          if (phaseNames.size() <= k)
+            phaseNames.push_back(phases[k].first);
+          phaseTimes[k].push_back(phases[k].second);
+        }
+      }
+      std::string phaseJson;
+      for (size_t k = 0; k < phaseNames.size(); ++k) {
+        char item[128];
+        std::snprintf(item, sizeof item, "%s\"%s\": %.1f", k ? ", " : "", phaseNames[k].c_str(),
+                      median(phaseTimes[k]) * 1e3);
+        phaseJson += item;
       }
       std::printf("{\"model\": \"%s\", \"what\": \"compile %s\", \"median_ms\": %.1f, "
-                  "\"min_ms\": %.1f, \"llvm_median_ms\": %.1f, \"runs\": %d}\n",
+                  "\"min_ms\": %.1f, \"cpu_median_ms\": %.1f, \"llvm_median_ms\": %.1f, \"runs\": %d, "
+                  "\"phases_median_ms\": {%s}}\n",
                   FGC_BENCH_MODEL, inference ? "inference" : "training", median(times) * 1e3,
-                  *std::min_element(times.begin(), times.end()) * 1e3, median(llvm) * 1e3,
-                  compiles);
+                  *std::min_element(times.begin(), times.end()) * 1e3, median(cpu) * 1e3,
+                  median(llvm) * 1e3,
+                  compiles, phaseJson.c_str());
       std::fflush(stdout);
     }
+    if (compileOnly)
+      return 0;
 
-    auto jit = fgc::jit::compile(FGC_BENCH_MODEL_FILE);
+    fgc::jit::Options options;
+    options.llvmOptLevel = llvmOpt;
+    auto jit = fgc::jit::compile(FGC_BENCH_MODEL_FILE, options);
     fgcbench::Model aot;
     std::vector<fgc::rt::Tensor> inputs, targets;
     for (int i = 0; i < jit->numInputs(); ++i)
       inputs.push_back(makeTensor(jit->inputShape(i), batch, length, jit->inputDType(i),
                                   0x9E3779B97F4A7C15ull + uint64_t(i), false));
+    if (!inputFile.empty()) {
+      fgc::rt::Tensor &x = inputs.at(0);
+      std::FILE *f = std::fopen(inputFile.c_str(), "rb");
+      if (!f || std::fread(x.data<float>(), sizeof(float), size_t(x.size()), f) !=
+                    size_t(x.size()))
+        throw std::runtime_error(inputFile + ": cannot read " + std::to_string(x.size()) +
+                                 " float32 values");
+      std::fclose(f);
+    }
     std::vector<fgc::rt::Tensor> jo(size_t(jit->numOutputs())), ao(size_t(jit->numOutputs()));
+    if (!outputFile.empty()) {
+      jit->predict(inputs.data(), jo.data());
+      std::FILE *f = std::fopen(outputFile.c_str(), "wb");
+      if (!f || std::fwrite(jo[0].data<float>(), sizeof(float), size_t(jo[0].size()), f) !=
+                    size_t(jo[0].size()))
+        throw std::runtime_error(outputFile + ": cannot write the output");
+      std::fclose(f);
+    }
     report("predict", batch, threads,
            interleave([&] { jit->predict(inputs.data(), jo.data()); },
                       [&] { aot.predict(inputs.data(), ao.data()); }, minTime));

@@ -1,11 +1,14 @@
 // Keras initializers, reproducibly seeded (see Initializers.h).
 #include "frontend/Initializers.h"
 
+#include "compiler/support/LargeBuffer.h"
+
 #include <Eigen/Dense>
 
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <span>
 
 namespace fgc {
 
@@ -87,7 +90,7 @@ std::string strAttr(const schema::Config &c, const std::string &key, const std::
 
 // Keras's VarianceScaling, which glorot_*, he_* and lecun_* specialize.
 void varianceScaling(double scale, const std::string &mode, const std::string &distribution,
-                     const std::vector<Dim> &shape, Rng &rng, std::vector<float> &out) {
+                     const std::vector<Dim> &shape, Rng &rng, std::span<float> out) {
   Fans f = computeFans(shape);
   double n = mode == "fan_in" ? f.in : mode == "fan_out" ? f.out : (f.in + f.out) / 2.0;
   scale /= std::max(1.0, n);
@@ -106,7 +109,7 @@ void varianceScaling(double scale, const std::string &mode, const std::string &d
   }
 }
 
-void orthogonal(double gain, const std::vector<Dim> &shape, Rng &rng, std::vector<float> &out) {
+void orthogonal(double gain, const std::vector<Dim> &shape, Rng &rng, std::span<float> out) {
   Eigen::Index cols = shape.empty() ? 1 : shape.back();
   Eigen::Index rows = cols ? Eigen::Index(out.size()) / cols : 0;
   if (rows == 0 || cols == 0)
@@ -138,12 +141,10 @@ uint64_t paramSeed(uint64_t modelSeed, const std::string &layerPath, const std::
   return h;
 }
 
-Status initializeTensor(const AttrValue &init, const std::vector<Dim> &shape, uint64_t seed,
-                        std::vector<float> &out) {
-  int64_t n = 1;
-  for (Dim d : shape)
-    n *= d;
-  out.assign(size_t(n), 0.0f);
+// Fills `out` (zeros on entry, the size of `shape`) with the initializer's values.
+static Status initializeInto(const AttrValue &init, const std::vector<Dim> &shape, uint64_t seed,
+                             std::span<float> out) {
+  const int64_t n = int64_t(out.size());
   if (init.value_case() != AttrValue::kObj)
     return Error::format("initializer must be an object, got {}", attrToString(init));
   const schema::Config &c = init.obj();
@@ -198,7 +199,7 @@ Status initializeTensor(const AttrValue &init, const std::vector<Dim> &shape, ui
     auto base = c.attrs().find("base");
     if (base == c.attrs().end())
       return Error::format("LSTMBias initializer has no base");
-    FGC_TRY(initializeTensor(base->second, shape, seed, out));
+    FGC_TRY(initializeInto(base->second, shape, seed, out));
     int64_t u = int64_t(numAttr(c, "units", 0));
     for (int64_t i = u; i < 2 * u && i < n; ++i)
       out[size_t(i)] = 1.0f;
@@ -216,15 +217,31 @@ static Status initializeGraph(Graph &g, uint64_t seed, const std::string &prefix
     for (auto &p : l->params) {
       if (!p.data.empty())
         continue;
-      std::vector<float> values;
-      Status s = initializeTensor(p.initializer, p.type.shape, paramSeed(seed, path, p.name), values);
-      if (!s)
+      // Written in place: a fresh buffer per weight would cost its page faults again.
+      size_t n = 1;
+      for (Dim d : p.type.shape)
+        n *= size_t(d);
+      p.data.reserve(n * sizeof(float));
+      adviseHugePages(p.data.data(), n * sizeof(float));
+      p.data.resize(n * sizeof(float));
+      std::span<float> values(reinterpret_cast<float *>(p.data.data()), n);
+      Status s = initializeInto(p.initializer, p.type.shape, paramSeed(seed, path, p.name), values);
+      if (!s) {
+        p.data.clear();
         return Error::format("{}: weight '{}': {}", l->describe(), p.name, s.error().message());
-      p.data.resize(values.size() * sizeof(float));
-      std::memcpy(p.data.data(), values.data(), p.data.size());
+      }
     }
   }
   return Status::ok();
+}
+
+Status initializeTensor(const AttrValue &init, const std::vector<Dim> &shape, uint64_t seed,
+                        std::vector<float> &out) {
+  int64_t n = 1;
+  for (Dim d : shape)
+    n *= d;
+  out.assign(size_t(n), 0.0f);
+  return initializeInto(init, shape, seed, out);
 }
 
 Status initializeWeights(Graph &graph) { return initializeGraph(graph, graph.seed, ""); }

@@ -310,19 +310,20 @@ private:
     std::string s = "double " + cls_ + "::learningRate() const {\n";
     if (p_.schedule.className.empty())
       return s + "  return learningRate_;\n}\n\n";
-    s += "  if (learningRateSet_)\n    return learningRate_;\n";
     const auto &c = p_.schedule.config;
-    s += "  // " + scheduleComment() + ", as keras.optimizers.schedules.\n";
-    s += "  double lr = 0;\n";
+    s += "  // " + scheduleComment() + ", as keras.optimizers.schedules\n"
+         "  // (a learning rate set in code overrides it).\n";
     if (p_.schedule.className == "ExponentialDecay")
-      s += fmt::format("  check(fgc_lr_exponential_decay({}, {}, {}, {}, step_, &lr), "
-                       "\"optimizer\");\n",
+      s += fmt::format("  static const fgc::rt::LearningRateSchedule kSchedule =\n"
+                       "      fgc::rt::LearningRateSchedule::exponentialDecay({}, {}, {}, {});\n",
                        c.at("initial_learning_rate"), c.at("decay_steps"), c.at("decay_rate"),
-                       c.at("staircase") != 0 ? 1 : 0);
+                       c.at("staircase") != 0 ? "true" : "false");
     else
-      s += fmt::format("  check(fgc_lr_cosine_decay({}, {}, {}, step_, &lr), \"optimizer\");\n",
+      s += fmt::format("  static const fgc::rt::LearningRateSchedule kSchedule =\n"
+                       "      fgc::rt::LearningRateSchedule::cosineDecay({}, {}, {});\n",
                        c.at("initial_learning_rate"), c.at("decay_steps"), c.at("alpha"));
-    return s + "  return lr;\n}\n\n";
+    return s + "  return fgc::rt::learningRate(kModelName, kSchedule, learningRate_, "
+               "learningRateSet_, step_);\n}\n\n";
   }
 
   // save() and load(): the model file with, for training classes, the optimizer state.
@@ -934,6 +935,8 @@ private:
     s << "#include <fgc/runtime/kernels.h>\n";
     if (p_.training)
       s << "#include <fgc/runtime/grad.h>\n#include <fgc/runtime/optim.h>\n";
+    if (p_.training && !p_.schedule.className.empty())
+      s << "#include <fgc/runtime/schedule.h>\n";
     s << "\n#include <algorithm>\n#include <cstddef>\n#include <limits>\n\n";
     s << customKernelDeclarations();
     if (o_.weights == WeightsEmbedding::Blob)

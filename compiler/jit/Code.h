@@ -5,10 +5,13 @@
 
 #include "compiler/codegen/KernelProgram.h"
 #include "compiler/memory/MemoryPlan.h"
+#include "compiler/support/LargeBuffer.h"
 
 #include "fgc/jit.h"
+#include "fgc/runtime/schedule.h"
 
 #include <array>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -27,6 +30,7 @@ struct JitFrame {
   float *const *params;        // parameter i
   const float *const *targets; // target i (training)
   float *state;                // optimizer slots (training)
+  float *derived;              // buffers computed from the weights (KernelProgram::weightSteps)
   const int64_t *symbols;      // symbol values: [0] the batch size, then other None dims
   char *arena;                 // the arena ...
   const size_t *offsets;       // ... and each memory-plan slot's byte offset in it
@@ -52,12 +56,29 @@ struct Entry {
   std::vector<std::array<int32_t, 2>> live;
 };
 
+// Laps of a stopwatch, one per compilation phase (Model::compilePhases).
+class PhaseClock {
+public:
+  explicit PhaseClock(std::vector<std::pair<std::string, double>> &phases) : phases_(phases) {}
+  // Ends the current phase as `name`.
+  void lap(const char *name) {
+    auto now = std::chrono::steady_clock::now();
+    phases_.emplace_back(name, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+
+private:
+  std::vector<std::pair<std::string, double>> &phases_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 class Code {
 public:
   ~Code();
   // Lowered program + plans -> machine code. `graph` owns the parameters the program points to.
   static Expected<std::shared_ptr<Code>> build(std::unique_ptr<Graph> graph, KernelProgram program,
-                                               std::string modelSchema, const Options &options);
+                                               std::string modelSchema, const Options &options,
+                                               std::vector<std::pair<std::string, double>> phases);
   // A model of this code with the initial weights.
   static std::unique_ptr<Model> makeModel(std::shared_ptr<const Code> code);
 
@@ -65,16 +86,19 @@ public:
   KernelProgram program;
   MemoryPlan predictPlan, trainPlan;
   Entry predict, train, test;
+  Entry derived; // the weight steps (folded BatchNormalization), run when the weights change
   double compileSeconds = 0; // file / model in, callable out
   double llvmSeconds = 0;    // of which LLVM: IR, optimization, machine code
+  std::vector<std::pair<std::string, double>> phases; // where compileSeconds went
 
   // Host tables, as the generated class has them.
   std::vector<rt::TensorSpec> inputSpecs, outputSpecs, targetSpecs;
   std::vector<rt::WeightSpec> weightSpecs;
   std::vector<rt::SlotSpec> slotSpecs;
   rt::ModelFileSpec modelFile;
+  rt::LearningRateSchedule schedule; // of the optimizer step, as the training config says
   std::string modelSchema;
-  std::vector<float> blob; // initial weights at the weight specs' offsets (64-byte aligned)
+  LargeBuffer blob; // initial weights at the weight specs' offsets (64-byte aligned)
   const float *blobData = nullptr;
   size_t blobBytes = 0;
   std::vector<int> inputSlot, trainInputSlot; // index inputs: staging slot (-1: none)

@@ -21,6 +21,10 @@
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Transforms/InstCombine/InstCombine.h>
+#include <llvm/Transforms/Scalar/EarlyCSE.h>
+#include <llvm/Transforms/Scalar/SROA.h>
+#include <llvm/Transforms/Scalar/SimplifyCFG.h>
 #include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
@@ -249,9 +253,9 @@ private:
       break;
     }
     case Buffer::Kind::Derived:
-      return Error::format("buffer '{}' is derived from the weights (a folded "
-                           "BatchNormalization), which the JIT does not support yet",
-                           buf.name);
+      v = bytePtr(field(offsetof(JitFrame, derived)),
+                  llvm::ConstantInt::get(i64_, uint64_t(buf.index) * sizeof(float)));
+      break;
     }
     v->setName(buf.name);
     bufferPtr_[id] = v;
@@ -539,9 +543,23 @@ Status optimize(llvm::Module &m, llvm::TargetMachine &tm, int level) {
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
-  llvm::OptimizationLevel o = level == 1   ? llvm::OptimizationLevel::O1
-                              : level == 2 ? llvm::OptimizationLevel::O2
-                                           : llvm::OptimizationLevel::O3;
+  if (level == 1) {
+    // The glue pipeline: the entry functions are long straight chains of calls whose arguments
+    // are stack structs, products of symbols and arena offsets. Promoting the stack slots,
+    // folding the arithmetic and sharing repeated loads is all that changes their speed;
+    // O2's loop, inlining and vectorizing passes find nothing and cost ~3x the time.
+    llvm::FunctionPassManager fpm;
+    fpm.addPass(llvm::SROAPass());
+    fpm.addPass(llvm::EarlyCSEPass(/*UseMemorySSA=*/false));
+    fpm.addPass(llvm::InstCombinePass());
+    fpm.addPass(llvm::SimplifyCFGPass());
+    llvm::ModulePassManager mpm;
+    mpm.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(fpm)));
+    mpm.run(m, mam);
+    return Status::ok();
+  }
+  llvm::OptimizationLevel o = level == 2 ? llvm::OptimizationLevel::O2
+                                         : llvm::OptimizationLevel::O3;
   llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(o);
   mpm.run(m, mam);
   return Status::ok();
@@ -553,6 +571,7 @@ Status optimize(llvm::Module &m, llvm::TargetMachine &tm, int level) {
 struct CodeBuilder {
   static Status compile(Code &code, const Options &options) {
     auto start = std::chrono::steady_clock::now();
+    PhaseClock clock(code.phases);
     initializeLlvm();
     const KernelProgram &p = code.program;
     auto context = std::make_unique<llvm::LLVMContext>();
@@ -572,6 +591,8 @@ struct CodeBuilder {
       return Status::ok();
     };
     FGC_TRY(add("predict", p.steps, &code.predictPlan, Mode::Run, code.predict));
+    if (!p.weightSteps.empty()) // they read parameters and write Derived buffers only
+      FGC_TRY(add("update_derived", p.weightSteps, nullptr, Mode::Run, code.derived));
     if (p.training) {
       FGC_TRY(add("train_step", p.trainSteps, &code.trainPlan, Mode::Run, code.train));
       FGC_TRY(add("test_step", p.trainSteps, nullptr, Mode::Test, code.test));
@@ -581,18 +602,24 @@ struct CodeBuilder {
     if (llvm::verifyModule(*module, &vs))
       return Error::format("model '{}': the JIT built invalid LLVM IR: {}", p.modelName,
                            vs.str());
+    clock.lap("LLVM IR");
 
     auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
     if (!jtmb)
       return Error("LLVM: " + llvmMessage(jtmb.takeError()));
-    jtmb->setCodeGenOptLevel(options.llvmOptLevel <= 0 ? llvm::CodeGenOpt::None
-                                                       : llvm::CodeGenOpt::Default);
+    // Up to level 1, fast instruction selection and register allocation: the glue's time is
+    // in the kernels it calls, not in its own instructions.
+    jtmb->setCodeGenOptLevel(options.llvmOptLevel <= 1   ? llvm::CodeGenOpt::None
+                             : options.llvmOptLevel == 2 ? llvm::CodeGenOpt::Default
+                                                         : llvm::CodeGenOpt::Aggressive);
     auto tm = jtmb->createTargetMachine();
     if (!tm)
       return Error("LLVM: " + llvmMessage(tm.takeError()));
     module->setDataLayout((*tm)->createDataLayout());
     module->setTargetTriple((*tm)->getTargetTriple().str());
+    clock.lap("LLVM target");
     FGC_TRY(optimize(*module, **tm, options.llvmOptLevel));
+    clock.lap("LLVM optimization");
     if (!options.dumpLlvmIr.empty()) {
       std::string text;
       llvm::raw_string_ostream os(text);
@@ -636,12 +663,15 @@ struct CodeBuilder {
     };
     FGC_TRY(lookup("predict", code.predict.run));
     FGC_TRY(lookup("predict_sizes", code.predict.sizes));
+    if (!p.weightSteps.empty())
+      FGC_TRY(lookup("update_derived", code.derived.run));
     if (p.training) {
       FGC_TRY(lookup("train_step", code.train.run));
       FGC_TRY(lookup("train_step_sizes", code.train.sizes));
       FGC_TRY(lookup("test_step", code.test.run));
     }
     code.jit_ = std::move(*jit);
+    clock.lap("machine code");
     code.llvmSeconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return Status::ok();

@@ -7,6 +7,7 @@
 #include "compiler/ir/Attrs.h"
 #include "compiler/jit/Code.h"
 #include "compiler/passes/PassManager.h"
+#include "compiler/support/LargeBuffer.h"
 #include "frontend/GraphBuilder.h"
 #include "frontend/GraphWriter.h"
 #include "frontend/Initializers.h"
@@ -14,7 +15,7 @@
 #include "fgc/keras.h"
 
 #include "fgc/runtime/kernels.h"
-#include "fgc/runtime/optim.h"
+#include "fgc/runtime/schedule.h"
 
 #include <algorithm>
 #include <chrono>
@@ -43,8 +44,11 @@ rt::DType runtimeDType(DType d) {
 // --- building ---------------------------------------------------------------------------------
 
 Expected<std::shared_ptr<Code>> Code::build(std::unique_ptr<Graph> graph, KernelProgram program,
-                                            std::string modelSchema, const Options &options) {
+                                            std::string modelSchema, const Options &options,
+                                            std::vector<std::pair<std::string, double>> phases) {
   std::shared_ptr<Code> code(new Code());
+  code->phases = std::move(phases);
+  PhaseClock clock(code->phases);
   code->graph = std::move(graph);
   code->program = std::move(program);
   const KernelProgram &p = code->program;
@@ -83,15 +87,17 @@ Expected<std::shared_ptr<Code>> Code::build(std::unique_ptr<Graph> graph, Kernel
     offsets.push_back(at);
     at += size_t(pp.param->numElements()) * sizeof(float);
   }
-  code->blob.assign(at / sizeof(float) + 16, 0.0f);
-  char *base = reinterpret_cast<char *>(code->blob.data());
-  size_t misalign = reinterpret_cast<uintptr_t>(base) % 64;
-  base += misalign ? 64 - misalign : 0;
+  code->blob = allocateLarge(at);
+  char *base = code->blob.get();
   for (size_t i = 0; i < p.params.size(); ++i) {
     const auto &pp = p.params[i];
-    if (pp.param->data.empty())
-      return Error::format("weight '{}/{}' has no data", pp.layerPath, pp.param->name);
+    if (pp.param->data.size() != size_t(pp.param->numElements()) * sizeof(float))
+      return Error::format("weight '{}/{}' has {} bytes of data for {} floats", pp.layerPath,
+                           pp.param->name, pp.param->data.size(), pp.param->numElements());
+    size_t end = i + 1 < offsets.size() ? offsets[i + 1] : at;
     std::memcpy(base + offsets[i], pp.param->data.data(), pp.param->data.size());
+    std::memset(base + offsets[i] + pp.param->data.size(), 0,
+                end - offsets[i] - pp.param->data.size()); // the alignment padding
     code->weightSpecs.push_back({str(pp.layerPath), str(pp.param->name),
                                  int(pp.param->type.shape.size()),
                                  shape(std::vector<int64_t>(pp.param->type.shape.begin(),
@@ -105,6 +111,16 @@ Expected<std::shared_ptr<Code>> Code::build(std::unique_ptr<Graph> graph, Kernel
     for (const auto &sl : p.slots)
       code->slotSpecs.push_back(
           {sl.param, str(sl.name), uint64_t(p.buffers[size_t(sl.buffer)].index)});
+  if (p.schedule.className == "ExponentialDecay" || p.schedule.className == "CosineDecay") {
+    const auto &c = p.schedule.config;
+    code->schedule =
+        p.schedule.className == "ExponentialDecay"
+            ? rt::LearningRateSchedule::exponentialDecay(
+                  c.at("initial_learning_rate"), c.at("decay_steps"), c.at("decay_rate"),
+                  c.at("staircase") != 0)
+            : rt::LearningRateSchedule::cosineDecay(c.at("initial_learning_rate"),
+                                                    c.at("decay_steps"), c.at("alpha"));
+  }
   code->modelFile.schema = reinterpret_cast<const unsigned char *>(code->modelSchema.data());
   code->modelFile.schemaBytes = code->modelSchema.size();
   code->modelFile.optimizer = p.training ? str(p.optimizerClass) : nullptr;
@@ -134,6 +150,7 @@ Expected<std::shared_ptr<Code>> Code::build(std::unique_ptr<Graph> graph, Kernel
       code->gradientSlot.push_back(gradientSlot(g));
     code->gradientSlot.resize(p.params.size() + p.inputs.size(), -1);
   }
+  clock.lap("memory plan, tables");
   FGC_TRY(compileCode(*code, options));
   return code;
 }
@@ -142,8 +159,10 @@ namespace {
 
 // The pipeline of `fgc compile`: weights, passes, lowering, program passes; then LLVM.
 Expected<std::shared_ptr<Code>> buildCode(std::unique_ptr<Graph> graph, const Options &options,
-                                          const std::string &name) {
-  auto start = std::chrono::steady_clock::now();
+                                          const std::string &name,
+                                          std::chrono::steady_clock::time_point start,
+                                          std::vector<std::pair<std::string, double>> phases) {
+  PhaseClock clock(phases);
   Graph &g = *graph;
   if (!options.optimizer.empty()) {
     g.training.mutable_optimizer()->Clear();
@@ -154,37 +173,40 @@ Expected<std::shared_ptr<Code>> buildCode(std::unique_ptr<Graph> graph, const Op
         makeFloat(options.learningRate);
   if (auto s = initializeWeights(g); !s)
     return s.error().withContext(name);
+  clock.lap("weights");
   auto schema = graphToModel(g, WeightsMode::None);
   if (!schema)
     return schema.error().withContext(name);
   schema->clear_weights_file();
   std::string modelSchema = serializeModel(*schema, ModelFormat::Binary);
+  clock.lap("schema");
 
   PipelineOptions po;
   po.optLevel = options.optLevel;
   po.disabled = {options.disabledPasses.begin(), options.disabledPasses.end()};
   po.pass.outputs = options.outputs;
   FGC_TRY(checkPassNames(po.disabled, false));
-  // The JIT does not run weight steps (weights derived from the parameters, written when they
-  // change) yet: BatchNormalization stays a step of its own in JIT-compiled predict.
-  po.disabled.insert("fold-batch-norm");
-  po.disabled.insert("constant-fold");
   if (!options.outputs.empty() && options.optLevel == 0)
     return Error("--outputs needs dead-node elimination: use -O1 or -O2");
   if (auto r = runGraphPasses(g, po); !r)
     return r.error().withContext(name);
+  clock.lap("graph passes");
   auto program = lowerForInference(g);
   if (!program)
     return program.error().withContext(name);
+  clock.lap("lowering");
   if (!options.inferenceOnly && g.training.losses_size() > 0) {
     TrainingOptions to;
     to.inputGradients = options.inputGradients;
     if (auto s = lowerForTraining(g, *program, to); !s)
       return s.error().withContext(name);
+    clock.lap("training lowering");
   }
   if (auto r = runProgramPasses(*program, po); !r)
     return r.error().withContext(name);
-  auto code = Code::build(std::move(graph), program.take(), std::move(modelSchema), options);
+  clock.lap("program passes");
+  auto code = Code::build(std::move(graph), program.take(), std::move(modelSchema), options,
+                          std::move(phases));
   if (!code)
     return code.error().withContext(name);
   (*code)->compileSeconds =
@@ -205,20 +227,28 @@ std::unique_ptr<Model> Code::makeModel(std::shared_ptr<const Code> code) {
 }
 
 std::unique_ptr<Model> compile(const std::string &path, const Options &options) {
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::string, double>> phases;
+  PhaseClock clock(phases);
   auto graph = loadGraph(path);
   if (!graph)
     raise(graph.error());
-  return modelOf(buildCode(graph.take(), options, path));
+  clock.lap("load");
+  return modelOf(buildCode(graph.take(), options, path, start, std::move(phases)));
 }
 
 std::unique_ptr<Model> compile(const schema::Model &model, const Options &options,
                                const std::string &name) {
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::string, double>> phases;
+  PhaseClock clock(phases);
   BuildOptions bo;
   bo.fileName = name;
   auto graph = buildGraph(model, bo);
   if (!graph)
     raise(graph.error());
-  return modelOf(buildCode(graph.take(), options, name));
+  clock.lap("load");
+  return modelOf(buildCode(graph.take(), options, name, start, std::move(phases)));
 }
 
 std::unique_ptr<Model> compile(const keras::Model &model, const Options &options) {
@@ -278,6 +308,9 @@ bool Model::hasTraining() const { return code_->program.training; }
 void Model::setNumThreads(int n) { fgc_set_num_threads(n); }
 double Model::compileSeconds() const { return code_->compileSeconds; }
 double Model::llvmSeconds() const { return code_->llvmSeconds; }
+const std::vector<std::pair<std::string, double>> &Model::compilePhases() const {
+  return code_->phases;
+}
 
 int Model::numWeights() const { return int(code_->weightSpecs.size()); }
 std::string Model::weightName(int i) const {
@@ -346,6 +379,16 @@ void Model::predict(const rt::Tensor *inputs, rt::Tensor *outputs) {
   frame.inputs = inputPointers_.data();
   frame.outputs = outputPointers_.data();
   frame.params = paramPointers_.data();
+  // What is computed from the weights alone (folded BatchNormalization), again when they
+  // changed (load_weights, load, a training step, mutableWeightData), as generated code does.
+  if (c.derived.run && (derived_.empty() || derivedVersion_ != weights_.version())) {
+    derived_.resize(size_t(p.derivedFloats));
+    frame.derived = derived_.data();
+    if (int32_t call = c.derived.run(&frame))
+      callFailed(c, c.derived, call, frame.status);
+    derivedVersion_ = weights_.version();
+  }
+  frame.derived = derived_.data();
   if (int32_t call = c.predict.run(&frame))
     callFailed(c, c.predict, call, frame.status);
 }
@@ -400,21 +443,8 @@ void Model::initialState(std::vector<float> &state) const {
 }
 
 double Model::learningRate() const {
-  const KernelProgram &p = code_->program;
-  const auto &schedule = p.schedule;
-  if (schedule.className.empty() || learningRateSet_)
-    return learningRate_;
-  const auto &c = schedule.config;
-  double lr = 0;
-  int status = schedule.className == "ExponentialDecay"
-                   ? fgc_lr_exponential_decay(c.at("initial_learning_rate"), c.at("decay_steps"),
-                                              c.at("decay_rate"), c.at("staircase") != 0 ? 1 : 0,
-                                              step_, &lr)
-                   : fgc_lr_cosine_decay(c.at("initial_learning_rate"), c.at("decay_steps"),
-                                         c.at("alpha"), step_, &lr);
-  if (status != FGC_OK)
-    rt::kernelFailed(p.modelName.c_str(), "optimizer", status);
-  return lr;
+  return rt::learningRate(code_->program.modelName.c_str(), code_->schedule, learningRate_,
+                          learningRateSet_, step_);
 }
 
 // logs[0] the weighted total loss, then per-output losses (several outputs), then metrics,

@@ -134,22 +134,24 @@ training {
   REQUIRE(run("decay", "") == 0);
   // The schedule is evaluated at the steps taken before each update.
   std::string src = slurp(dir / "decay.cpp");
-  CHECK(src.find("check(fgc_lr_exponential_decay(0.5, 10, 0.25, 1, step_, &lr), \"optimizer\");") !=
+  CHECK(src.find("fgc::rt::LearningRateSchedule::exponentialDecay(0.5, 10, 0.25, true);") !=
         std::string::npos);
+  CHECK(src.find("return fgc::rt::learningRate(kModelName, kSchedule, learningRate_, "
+                 "learningRateSet_, step_);") != std::string::npos);
   CHECK(src.find("const double lr = learningRate();\n  ++step_;") != std::string::npos);
   CHECK(src.find("float(lr)") != std::string::npos);
 
   // --learning-rate stays a constant override.
   REQUIRE(run("decay", "--learning-rate 0.125") == 0);
   src = slurp(dir / "decay.cpp");
-  CHECK(src.find("fgc_lr_exponential_decay") == std::string::npos);
+  CHECK(src.find("exponentialDecay") == std::string::npos);
   CHECK(slurp(dir / "decay.h").find("double learningRate_ = 0.125;") != std::string::npos);
 
   model("cosine", R"(class_name: "CosineDecay"
       attrs { key: "initial_learning_rate" value { f: 0.5 } }
       attrs { key: "decay_steps" value { i: 100 } })");
   REQUIRE(run("cosine", "") == 0);
-  CHECK(slurp(dir / "cosine.cpp").find("fgc_lr_cosine_decay(0.5, 100, 0, step_, &lr)") !=
+  CHECK(slurp(dir / "cosine.cpp").find("LearningRateSchedule::cosineDecay(0.5, 100, 0);") !=
         std::string::npos);
 
   // Schedules fgc does not know, unknown or missing arguments: one clear error each.

@@ -67,7 +67,7 @@ TEST_CASE("every function a lowered model calls is in the JIT's runtime table", 
       }
       REQUIRE(runProgramPasses(*p, po));
       ++programs;
-      for (const auto *steps : {&p->steps, &p->trainSteps})
+      for (const auto *steps : {&p->steps, &p->weightSteps, &p->trainSteps})
         for (const Step &st : *steps)
           for (const KernelCall &k : st.calls) {
             functions.insert(k.function);

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fgc::schema {
@@ -40,7 +41,10 @@ struct Options {
   std::string optimizer;                    // override the training config's optimizer
   double learningRate = 0;                  // > 0: override the learning rate
   std::string dumpLlvmIr;                   // write the optimized LLVM module to this file
-  int llvmOptLevel = 2;                     // LLVM's pipeline: 0 (none) to 3
+  // LLVM: 0 no IR passes; 1 the glue pipeline (SROA, EarlyCSE, InstCombine, SimplifyCFG), both
+  // with fast instruction selection; 2 / 3 LLVM's O2 / O3 pipelines and code generators. The
+  // glue only calls kernels: 1 runs as fast as 2 and compiles ~4x faster.
+  int llvmOptLevel = 1;
 };
 
 class Code; // the compiled functions and the model's tables, shared by models built from them
@@ -70,6 +74,10 @@ public:
   double compileSeconds() const;
   // Of which LLVM (building, optimizing and compiling the IR).
   double llvmSeconds() const;
+  // Where compileSeconds went, phase by phase in order: load, weights (initializers or file),
+  // schema, graph passes, lowering, training lowering, program passes, memory plan, LLVM IR,
+  // LLVM optimization, machine code.
+  const std::vector<std::pair<std::string, double>> &compilePhases() const;
 
   // Inputs in the model's input order; outputs resized and overwritten (no allocation once
   // large enough). Throws rt::Error for inputs of the wrong shape or type, naming them.
@@ -128,6 +136,8 @@ private:
   rt::Arena arena_, trainArena_;
   rt::ArenaPlan arenaPlan_, trainArenaPlan_;
   std::vector<float> state_;
+  std::vector<float> derived_; // computed from the weights (weight steps) ...
+  uint64_t derivedVersion_ = 0; // ... for this weights_.version()
   int64_t step_ = 0;
   int epoch_ = 0;
   double learningRate_ = 0;
