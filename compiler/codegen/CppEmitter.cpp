@@ -654,12 +654,17 @@ private:
         s << fmt::format("  float *{} = derived_.data() + {}; // {}\n", b.name, b.index,
                          b.description);
     }
-    for (const Step &st : p_.weightSteps) {
+    for (size_t i = 0; i < p_.weightSteps.size(); ++i) {
+      const Step &st = p_.weightSteps[i];
       s << "\n  // " << st.comment << "\n";
-      for (const KernelCall &k : st.calls) {
-        std::string args;
-        for (const Arg &arg : k.args)
-          args += (args.empty() ? "" : ", ") + argText(arg, "", {});
+      for (size_t c = 0; c < st.calls.size(); ++c) {
+        const KernelCall &k = st.calls[c];
+        std::string args, name = structName(p_.weightSteps, i, c);
+        for (const Arg &arg : k.args) {
+          if (arg.kind == Arg::Kind::Struct)
+            s << fmt::format("  const {} {} = {};\n", arg.structType, name, structInit(arg));
+          args += (args.empty() ? "" : ", ") + argText(arg, name, {});
+        }
         s << fmt::format("  check({}({}), \"{}\");\n", k.function, args, st.layerName);
       }
     }

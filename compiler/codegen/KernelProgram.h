@@ -131,6 +131,19 @@ struct ChannelAffineForm {
   std::vector<Arg> foldArgs;
 };
 
+// A faster form of an inference call that reads one of its weights transformed ahead of time
+// (a Conv2D run as a Winograd convolution), read by OpDef::weightTransform. `transform` computes
+// the transformed weights, a new buffer of `shape`, from the call's argument `weightArg`; its
+// last argument is left for the transform-weights pass to point at that buffer. `replacement`
+// then replaces the call, its argument `weightArg` pointed at the same buffer.
+struct WeightTransformForm {
+  int weightArg = -1;
+  std::vector<Dim> shape;
+  std::string suffix;      // of the new buffer's name ("winograd")
+  std::string description; // of the transform, for --report ("Winograd F(4x4, 3x3)")
+  KernelCall transform, replacement;
+};
+
 struct ProgramParam {
   std::string layerPath;
   const Param *param = nullptr;

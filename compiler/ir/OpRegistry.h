@@ -22,6 +22,7 @@ struct KernelCall;      // compiler/codegen/KernelProgram.h
 struct ElementwiseForm; // compiler/codegen/KernelProgram.h
 struct LinearForm;
 struct ChannelAffineForm;
+struct WeightTransformForm;
 
 // What a shape or parameter function sees of one call.
 struct OpContext {
@@ -98,6 +99,10 @@ struct OpDef {
   // Per-channel affine maps at inference (BatchNormalization): reads the call as the arguments
   // of fgc_fold_batch_norm.
   std::function<bool(const KernelCall &, ChannelAffineForm &)> channelAffine;
+  // Ops with a faster inference form that reads a weight transformed ahead of time (Conv2D:
+  // Winograd, kernel pre-transformed): fills the form for this call when it applies and pays
+  // for the call's shapes (the transform-weights pass). False: keep the call.
+  std::function<bool(const KernelCall &, WeightTransformForm &)> weightTransform;
   // An op whose inference lowering is the identity (Dropout): the drop-dropout pass removes its
   // (call-free) inference step and reports it.
   bool identityAtInference = false;

@@ -107,6 +107,48 @@ static Status convGradient(LowerContext &ctx, const char *fn) {
   return Status::ok();
 }
 
+// The largest transformed kernel worth keeping (36 floats per weight pair, 4x the kernel): 8 MiB.
+constexpr int64_t kMaxWinogradKernelBytes = int64_t(8) << 20;
+
+// Conv2D as a Winograd convolution with its kernel transformed ahead of time, when the runtime
+// says the shape suits it and it pays at batch 1 (so at every batch size). Needs the spatial
+// size and channels static (they are, in Keras's Conv2D; only the batch may vary).
+static bool winogradForm(const KernelCall &call, WeightTransformForm &f) {
+  if (call.function != "fgc_conv2d" || call.args.size() != 6 ||
+      call.args[0].kind != Arg::Kind::Struct || call.args[2].kind != Arg::Kind::Buffer)
+    return false;
+  const std::vector<Arg> &fields = call.args[0].fields;
+  int64_t v[11];
+  for (int i = 1; i < 11; ++i) {
+    const Arg &a = fields[size_t(i)];
+    if (a.kind == Arg::Kind::Size && a.size.isConstant())
+      v[i] = a.size.coeff;
+    else if (a.kind == Arg::Kind::Int)
+      v[i] = a.intValue;
+    else
+      return false;
+  }
+  fgc_conv2d_params p{1,    v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
+                      fgc_padding(fields[11].intValue),
+                      fgc_activation_kind(fields[12].intValue)};
+  if (!fgc_conv2d_winograd_suits(&p) || 36 * p.in_c * p.out_c * 4 > kMaxWinogradKernelBytes)
+    return false;
+  Arg oneImage = call.args[0];
+  oneImage.fields[0].kind = Arg::Kind::Size;
+  oneImage.fields[0].size = SymSize::constant(1);
+  oneImage.fields[12].enumName = "FGC_ACT_LINEAR"; // the transform does not apply it
+  oneImage.fields[12].intValue = FGC_ACT_LINEAR;
+  f.weightArg = 2;
+  f.shape = {36, p.in_c, p.out_c};
+  f.suffix = "winograd";
+  f.description = "Winograd F(4x4, 3x3)";
+  f.transform = kernel("fgc_conv2d_winograd_kernel", {oneImage, call.args[2], Arg{}});
+  f.replacement = call;
+  f.replacement.function = "fgc_conv2d_winograd";
+  f.replacement.scratchFunction = "fgc_conv2d_winograd_scratch_size";
+  return true;
+}
+
 static void registerConv2D(OpRegistry &r) {
   OpDef d;
   d.className = "Conv2D";
@@ -165,6 +207,7 @@ static void registerConv2D(OpRegistry &r) {
     f.activation = &k.args[0].fields.back();
     return true;
   };
+  d.weightTransform = winogradForm;
   d.lowerTrain = [](LowerContext &ctx) { return lowerConvTrain(ctx, "fgc_conv2d"); };
   d.gradient = [](LowerContext &ctx) { return convGradient(ctx, "fgc_conv2d_backward"); };
   r.add(std::move(d));

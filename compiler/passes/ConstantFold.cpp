@@ -67,7 +67,11 @@ private:
       outputs.push_back(a.buffer);
       return true;
     }
-    default: return false; // lists, structs, scratch, run-time values: left alone
+    case Arg::Kind::Struct: // parameter structs: constant when every field is
+      return std::all_of(a.fields.begin(), a.fields.end(), [&](const Arg &f) {
+        return f.kind != Arg::Kind::Buffer && constantArg(p, f, step, uses, outputs);
+      });
+    default: return false; // lists, scratch, run-time values: left alone
     }
   }
 

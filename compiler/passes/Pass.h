@@ -50,6 +50,7 @@ std::unique_ptr<ProgramPass> createFoldBatchNormPass();
 std::unique_ptr<ProgramPass> createConstantFoldPass();
 std::unique_ptr<ProgramPass> createFuseActivationPass();
 std::unique_ptr<ProgramPass> createFuseElementwisePass();
+std::unique_ptr<ProgramPass> createTransformWeightsPass();
 
 // Program editing shared by the program passes: for every root buffer, the steps whose calls
 // (arguments or scratch arguments) mention it, in order, each step once.

@@ -11,6 +11,8 @@
 //                            into the kernel's backward); needs the kernel calls  (-O2)
 //     fuse-elementwise       chains of merges and activations, after the epilogues
 //                            took what they can (inference only)                  (-O2)
+//     transform-weights      Conv2D as Winograd with its kernel pre-transformed, after
+//                            the epilogues and folds settled its kernel and activation (-O2)
 //     constant-fold          calls reading only weights (the folds above) leave
 //                            predict: they run when the weights change            (-O2)
 // Reshape and Flatten need no pass: lowering makes them views (no copy, no kernel call), and
@@ -39,7 +41,7 @@ const std::vector<Entry> &graphPipeline() {
 const std::vector<Entry> &programPipeline() {
   static const std::vector<Entry> entries = {
       {"drop-dropout", 1},     {"fold-batch-norm", 2}, {"fuse-activation", 2},
-      {"fuse-elementwise", 2}, {"constant-fold", 2}};
+      {"fuse-elementwise", 2}, {"transform-weights", 2}, {"constant-fold", 2}};
   return entries;
 }
 
@@ -60,6 +62,8 @@ std::unique_ptr<ProgramPass> makeProgramPass(const std::string &name) {
     return createFuseActivationPass();
   if (name == "fuse-elementwise")
     return createFuseElementwisePass();
+  if (name == "transform-weights")
+    return createTransformWeightsPass();
   return createConstantFoldPass();
 }
 

@@ -11,9 +11,12 @@
 // land on it (col2im as a gather, so output rows can be filled in parallel
 // without races). When out_c is a multiple of the SIMD width, Conv2D (and so the
 // stride-1 Conv2DTranspose) is instead a direct convolution (direct_conv.h):
-// no im2col copy and no GEMM packing, the sums kept in registers.
+// no im2col copy and no GEMM packing, the sums kept in registers; a 3x3
+// stride-1 one with enough pixels is a Winograd F(4x4, 3x3) convolution
+// (winograd.h) on the same register-blocked loop.
 #include "common.h"
 #include "direct_conv.h"
+#include "winograd.h"
 
 #include <algorithm>
 #include <cstring>
@@ -149,7 +152,8 @@ direct::Conv directConv(const fgc_conv2d_params &p, const Geometry &g) {
 // The scratch Conv2D asks for: im2col tiles or padded chunks, whichever is larger.
 int64_t convScratch(const fgc_conv2d_params &p, const Geometry &g) {
   int64_t cols = isPointwise(p) ? 0 : convTileRows(p, g) * p.kernel_h * p.kernel_w * p.in_c;
-  return std::max(cols, direct::scratchFloats(directConv(p, g)));
+  const direct::Conv c = directConv(p, g);
+  return std::max({cols, direct::scratchFloats(c), winograd::scratchFloats(c)});
 }
 
 // Conv2D of `input` given the output geometry: the direct convolution when the
@@ -161,7 +165,10 @@ void convolve(const fgc_conv2d_params &p, const Geometry &g, const float *input,
   const int64_t depth = p.kernel_h * p.kernel_w * p.in_c;
   const int64_t total = p.batch * g.outH * g.outW;
   const int64_t outC = p.out_c;
-  if (direct::Conv c = directConv(p, g); direct::applies(c) && !isPointwise(p)) {
+  if (direct::Conv c = directConv(p, g); winograd::applies(c)) {
+    winograd::run(c, input, kernel, bias, output, scratch);
+    return;
+  } else if (direct::applies(c) && !isPointwise(p)) {
     direct::run(c, input, kernel, bias, output, scratch);
     return;
   }
@@ -251,6 +258,64 @@ int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kern
   if (!isPointwise(*p))
     FGC_CHECK_PTR(Name, scratch);
   convolve(*p, g, input, kernel, bias, output, scratch);
+  return FGC_OK;
+}
+
+int fgc_conv2d_winograd_suits(const fgc_conv2d_params *p) {
+  if (!p || checkParams("fgc_conv2d_winograd_suits", p) != FGC_OK)
+    return 0;
+  Geometry g = convGeometry(*p);
+  direct::Conv c = directConv(*p, g);
+  return winograd::shapeSuits(c) && winograd::worthIt(c, 0.0) ? 1 : 0;
+}
+
+size_t fgc_conv2d_winograd_scratch_size(const fgc_conv2d_params *p) {
+  if (checkParams("fgc_conv2d_winograd_scratch_size", p) != FGC_OK)
+    return 0;
+  Geometry g = convGeometry(*p);
+  direct::Conv c = directConv(*p, g);
+  return winograd::shapeSuits(c) ? static_cast<size_t>(winograd::transformedScratchFloats(c)) : 0;
+}
+
+// The shapes the Winograd entry points take, or an error naming the one that does not fit.
+static int checkWinograd(const char *name, const fgc_conv2d_params *p) {
+  if (int status = checkParams(name, p))
+    return status;
+  direct::Conv c = directConv(*p, convGeometry(*p));
+  if (!winograd::shapeSuits(c))
+    return fail(FGC_ERR_INVALID_ARGUMENT,
+                "%s: needs a 3x3 kernel, stride 1, no dilation, at least 16 input channels and "
+                "a multiple of 16 filters (got %lldx%lld, stride %lldx%lld, dilation %lldx%lld, "
+                "%lld -> %lld channels)",
+                name, static_cast<long long>(p->kernel_h), static_cast<long long>(p->kernel_w),
+                static_cast<long long>(p->stride_h), static_cast<long long>(p->stride_w),
+                static_cast<long long>(p->dilation_h), static_cast<long long>(p->dilation_w),
+                static_cast<long long>(p->in_c), static_cast<long long>(p->out_c));
+  return FGC_OK;
+}
+
+int fgc_conv2d_winograd_kernel(const fgc_conv2d_params *p, const float *kernel,
+                               float *transformed) {
+  constexpr const char *Name = "fgc_conv2d_winograd_kernel";
+  if (int status = checkWinograd(Name, p))
+    return status;
+  FGC_CHECK_PTR(Name, kernel);
+  FGC_CHECK_PTR(Name, transformed);
+  winograd::transformKernelAll(directConv(*p, convGeometry(*p)), kernel, transformed);
+  return FGC_OK;
+}
+
+int fgc_conv2d_winograd(const fgc_conv2d_params *p, const float *input, const float *transformed,
+                        const float *bias, float *output, float *scratch) {
+  constexpr const char *Name = "fgc_conv2d_winograd";
+  if (int status = checkWinograd(Name, p))
+    return status;
+  FGC_CHECK_PTR(Name, input);
+  FGC_CHECK_PTR(Name, transformed);
+  FGC_CHECK_PTR(Name, output);
+  FGC_CHECK_PTR(Name, scratch);
+  winograd::runTransformed(directConv(*p, convGeometry(*p)), input, transformed, bias, output,
+                           scratch);
   return FGC_OK;
 }
 

@@ -168,10 +168,11 @@ void rowChannels(const Plan &q, const float *inRow, const float *kernel, const f
              outRow + ox * q.outC + c0);
 }
 
+// One output row for the channel vectors [v0, v1) (all of them by default).
 inline void row(const Plan &q, const float *inRow, const float *kernel, const float *bias,
-                float *outRow) {
-  const int64_t vectors = q.outC / Width;
-  int64_t v = 0;
+                float *outRow, int64_t v0 = 0, int64_t v1 = -1) {
+  const int64_t vectors = v1 < 0 ? q.outC / Width : v1;
+  int64_t v = v0;
   for (; v + MaxVectors <= vectors; v += MaxVectors)
     rowChannels<MaxVectors>(q, inRow, kernel, bias, outRow, v * Width);
   switch (vectors - v) {

@@ -19,6 +19,7 @@
 // when the output channel count suits it, is summed straight from the input
 // and dz (direct::kernelGrad) without gathering transposed tiles.
 #include "direct_conv.h"
+#include "winograd.h"
 #include "grad_common.h"
 
 #include <algorithm>
@@ -233,7 +234,8 @@ size_t fgc_conv2d_backward_scratch_size(const fgc_conv2d_params *p) {
   int64_t work = std::max(tileRows(w) * w.depth(), direct::scratchFloats(forwardConv(*p, w)));
   if (stride1(*p))
     work = std::max(work, p->kernel_h * p->kernel_w * p->in_c * p->out_c +
-                              direct::scratchFloats(inputGradConv(*p, w, false)));
+                              std::max(direct::scratchFloats(inputGradConv(*p, w, false)),
+                                       winograd::scratchFloats(inputGradConv(*p, w, false))));
   return static_cast<size_t>(dz + work);
 }
 
@@ -266,7 +268,11 @@ int fgc_conv2d_backward(const fgc_conv2d_params *p, const float *input, const fl
   if (direct::Conv c = inputGradConv(*p, w, accumulateInput(flags));
       dinput && stride1(*p) && direct::applies(c)) {
     flipForInputGrad(*p, kernel, cols);
-    direct::run(c, dz, cols, nullptr, dinput, cols + p->kernel_h * p->kernel_w * p->in_c * outC);
+    float *work = cols + p->kernel_h * p->kernel_w * p->in_c * outC;
+    if (winograd::applies(c))
+      winograd::run(c, dz, cols, nullptr, dinput, work);
+    else
+      direct::run(c, dz, cols, nullptr, dinput, work);
   } else if (dinput) {
     zeroUnless(accumulateInput(flags), dinput, p->batch * p->in_h * p->in_w * p->in_c);
     for (int64_t begin = 0; begin < total; begin += tile) {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 
 using namespace fgc::test;
 
@@ -146,6 +147,20 @@ void checkAgainst(const std::vector<float> &actual, const std::vector<float> &ex
   CHECK(maxAbs <= AbsTolerance);
 }
 
+// Against a double-precision reference, relative to the output's largest magnitude (as the
+// model fixtures are): the Winograd path's error grows with the output's scale (about 1e-5 of
+// it), where the direct path's stays near rounding.
+void checkAgainstScaled(const std::vector<float> &actual, const std::vector<float> &expected) {
+  REQUIRE(actual.size() == expected.size());
+  double maxAbs = 0, scale = 1;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    maxAbs = std::max(maxAbs, std::fabs(double(actual[i]) - expected[i]));
+    scale = std::max(scale, std::fabs(double(expected[i])));
+  }
+  INFO("max abs error " << maxAbs << " at output scale " << scale);
+  CHECK(maxAbs <= AbsTolerance * scale);
+}
+
 } // namespace
 
 TEST_CASE("fgc_conv2d matches PyTorch", "[runtime][conv]") {
@@ -244,8 +259,86 @@ TEST_CASE("fgc_conv2d with channel counts a multiple of 16 (the direct path in e
     std::vector<float> y = sentinel(int64_t(expected.size()));
     REQUIRE(fgc_conv2d(&p, x.data(), k.data(), withBias ? bias.data() : nullptr, y.data(),
                        scratch.data()) == FGC_OK);
-    checkAgainst(y, expected);
+    checkAgainstScaled(y, expected);
   }
+}
+
+TEST_CASE("3x3 stride-1 convolutions through the Winograd path match a direct convolution, "
+          "with the same bits at 1 and 2 threads",
+          "[runtime][conv]") {
+  // Output sizes that leave partial tiles on both sides, VALID and SAME, input channels not
+  // a multiple of the vector width, few tiles (split by channels) and many (split by chunks
+  // of tiles), ReLU in the loop and another activation after it, bias or none. Each case
+  // runs fgc_conv2d (which takes the Winograd path itself for the larger batches) and the
+  // pre-transformed pair fgc_conv2d_winograd_kernel + fgc_conv2d_winograd.
+  const fgc_conv2d_params cases[] = {
+      {1, 9, 9, 64, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU},
+      {1, 30, 30, 32, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
+      {1, 9, 9, 64, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_RELU},
+      {3, 13, 11, 20, 3, 3, 32, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_TANH},
+      {2, 21, 18, 16, 3, 3, 48, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
+      {16, 16, 16, 32, 3, 3, 32, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU},
+      {64, 9, 9, 64, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
+  };
+  unsigned seed = 90;
+  int inKernel = 0;
+  for (const fgc_conv2d_params &p : cases) {
+    INFO("batch " << p.batch << ", " << p.in_h << "x" << p.in_w << "x" << p.in_c << " -> "
+                  << p.out_c << ", padding " << p.padding << ", activation " << p.activation);
+    REQUIRE(fgc_conv2d_winograd_suits(&p) == 1);
+    std::vector<float> x = randomVector(p.batch * p.in_h * p.in_w * p.in_c, seed++, 1.0f);
+    std::vector<float> k = randomVector(9 * p.in_c * p.out_c, seed++, 0.3f);
+    std::vector<float> bias = randomVector(p.out_c, seed++, 1.0f);
+    const bool withBias = seed % 2 == 0;
+    if (!withBias)
+      std::fill(bias.begin(), bias.end(), 0.0f);
+    const float *b = withBias ? bias.data() : nullptr;
+    std::vector<float> expected = naiveConv(p, x, k, bias);
+    activate(p.activation, expected, p.out_c);
+    std::vector<float> scratch(fgc_conv2d_scratch_size(&p));
+    // The in-kernel path needs the transformed kernel in its scratch.
+    if (scratch.size() >= size_t(36 * p.in_c * p.out_c))
+      ++inKernel;
+    std::vector<float> transformed = sentinel(36 * p.in_c * p.out_c);
+    std::vector<float> wscratch(fgc_conv2d_winograd_scratch_size(&p));
+    REQUIRE(fgc_conv2d_winograd_kernel(&p, k.data(), transformed.data()) == FGC_OK);
+    std::vector<float> first, firstPre;
+    for (int threads : {1, 2}) {
+      fgc_set_num_threads(threads);
+      std::vector<float> y = sentinel(int64_t(expected.size()));
+      REQUIRE(fgc_conv2d(&p, x.data(), k.data(), b, y.data(), scratch.data()) == FGC_OK);
+      checkAgainstScaled(y, expected);
+      std::vector<float> pre = sentinel(int64_t(expected.size()));
+      REQUIRE(fgc_conv2d_winograd(&p, x.data(), transformed.data(), b, pre.data(),
+                                  wscratch.data()) == FGC_OK);
+      checkAgainstScaled(pre, expected);
+      if (first.empty()) {
+        first = y;
+        firstPre = pre;
+      } else {
+        CHECK(std::memcmp(first.data(), y.data(), first.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(firstPre.data(), pre.data(), pre.size() * sizeof(float)) == 0);
+      }
+    }
+    fgc_set_num_threads(0);
+  }
+  CHECK(inKernel >= 2); // the larger batches took the in-kernel path
+}
+
+TEST_CASE("the Winograd entry points reject the shapes they do not handle", "[runtime][conv]") {
+  std::vector<float> x(4096, 1.0f), k(4096, 1.0f), y(4096), scratch(4096);
+  fgc_conv2d_params p{1, 8, 8, 16, 3, 3, 16, 2, 2, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR};
+  CHECK(fgc_conv2d_winograd_suits(&p) == 0);
+  CHECK(fgc_conv2d_winograd_kernel(&p, k.data(), scratch.data()) == FGC_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(fgc_last_error()).find("stride 2x2") != std::string::npos);
+  p.stride_h = p.stride_w = 1;
+  p.out_c = 24;
+  CHECK(fgc_conv2d_winograd(&p, x.data(), k.data(), nullptr, y.data(), scratch.data()) ==
+        FGC_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(fgc_last_error()).find("16 -> 24 channels") != std::string::npos);
+  // A 2x2 output is one partial tile: it does not pay.
+  fgc_conv2d_params small{1, 4, 4, 64, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR};
+  CHECK(fgc_conv2d_winograd_suits(&small) == 0);
 }
 
 TEST_CASE("fgc_conv2d_transpose spanning several scratch tiles matches a direct scatter",
@@ -285,7 +378,8 @@ TEST_CASE("stride-1 fgc_conv2d_transpose (run as a flipped Conv2D) matches a dir
     std::vector<float> y = sentinel(p.batch * outH * outW * p.out_c);
     REQUIRE(fgc_conv2d_transpose(&p, x.data(), k.data(), bias.data(), y.data(), scratch.data()) ==
             FGC_OK);
-    checkAgainst(y, naiveConvTranspose(p, x, k, bias));
+    // (The first case runs as a Winograd convolution: scaled tolerance.)
+    checkAgainstScaled(y, naiveConvTranspose(p, x, k, bias));
   }
 }
 

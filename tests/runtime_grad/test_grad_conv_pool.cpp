@@ -217,7 +217,8 @@ TEST_CASE("fgc_conv2d_backward with 16k channels (the direct paths in every vari
   // dinput[n, iy, ix, ci] = sum of dz[n, oy, ox, co] * kernel[ky, kx, ci, co] over the taps
   // that read (iy, ix) (direct with stride 1 and 16k input channels), dkernel[ky, kx, ci, co]
   // = sum of input[n, iy, ix, ci] * dz[n, oy, ox, co] (direct with 16k output channels), in
-  // double; overwritten, then accumulated onto existing values.
+  // double; overwritten, then accumulated onto existing values. The last case's dinput runs
+  // as a Winograd convolution (3x3, stride 1, a batch large enough).
   const fgc_conv2d_params cases[] = {
       {2, 9, 9, 64, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
       {2, 8, 11, 32, 3, 2, 16, 1, 1, 2, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
