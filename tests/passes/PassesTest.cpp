@@ -10,6 +10,7 @@
 #include "frontend/GraphBuilder.h"
 #include "frontend/Initializers.h"
 #include "samples/custom_dense/CustomDense.h"
+#include "samples/custom_opaque/SwishDense.h"
 #include "samples/custom_rnn/CustomRNN.h"
 
 #include <fgc/keras.h>
@@ -539,7 +540,8 @@ TEST_CASE("the pipeline follows -O levels, --disable-pass and --print-ir-after",
   po.optLevel = 2;
   po.disabled = {"fuse-elementwise"};
   CHECK(runProgram(po) == std::vector<std::string>{"drop-dropout", "fold-batch-norm",
-                                                   "fuse-activation", "constant-fold"});
+                                                   "fuse-activation", "transform-weights",
+                                                   "constant-fold"});
   std::vector<std::string> programPrints;
   po.printAfter = {"fuse-activation", "cse"};
   po.print = [&](const std::string &pass, const std::string &text) {
@@ -554,7 +556,8 @@ TEST_CASE("the pipeline follows -O levels, --disable-pass and --print-ir-after",
   REQUIRE(!bad);
   CHECK(bad.error().message() == "unknown pass 'fuse' (passes: inline-nested, "
                                  "dead-node-elimination, cse, drop-dropout, fold-batch-norm, "
-                                 "fuse-activation, fuse-elementwise, constant-fold)");
+                                 "fuse-activation, fuse-elementwise, transform-weights, "
+                                 "constant-fold)");
 }
 
 TEST_CASE("memory plans: live ranges over the schedule, no reuse at -O0", "[passes][memory]") {
@@ -627,6 +630,7 @@ TEST_CASE("every sample's memory plans are valid and within 1.10x of the lower b
           "[passes][memory][samples]") {
   register_custom_layer<CustomDense>("CustomDense");
   register_custom_layer<CustomRNN>("CustomRNN");
+  registerSwishDense();
   std::vector<std::string> files;
   for (const char *dir : {"samples", "tests/models", "tests/training/models"})
     for (const auto &e : std::filesystem::recursive_directory_iterator(
