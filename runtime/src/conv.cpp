@@ -149,6 +149,9 @@ direct::Conv directConv(const fgc_conv2d_params &p, const Geometry &g) {
   return direct::fromParams(p, g.outH, g.outW, g.padTop, g.padLeft);
 }
 
+// A Conv2D's parameters as the direct and Winograd paths see them.
+direct::Conv directConv(const fgc_conv2d_params &p) { return directConv(p, convGeometry(p)); }
+
 // The scratch Conv2D asks for: im2col tiles or padded chunks, whichever is larger.
 int64_t convScratch(const fgc_conv2d_params &p, const Geometry &g) {
   int64_t cols = isPointwise(p) ? 0 : convTileRows(p, g) * p.kernel_h * p.kernel_w * p.in_c;
@@ -264,16 +267,14 @@ int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kern
 int fgc_conv2d_winograd_suits(const fgc_conv2d_params *p) {
   if (!p || checkParams("fgc_conv2d_winograd_suits", p) != FGC_OK)
     return 0;
-  Geometry g = convGeometry(*p);
-  direct::Conv c = directConv(*p, g);
+  direct::Conv c = directConv(*p);
   return winograd::shapeSuits(c) && winograd::worthIt(c, 0.0) ? 1 : 0;
 }
 
 size_t fgc_conv2d_winograd_scratch_size(const fgc_conv2d_params *p) {
   if (checkParams("fgc_conv2d_winograd_scratch_size", p) != FGC_OK)
     return 0;
-  Geometry g = convGeometry(*p);
-  direct::Conv c = directConv(*p, g);
+  direct::Conv c = directConv(*p);
   return winograd::shapeSuits(c) ? static_cast<size_t>(winograd::transformedScratchFloats(c)) : 0;
 }
 
@@ -281,7 +282,7 @@ size_t fgc_conv2d_winograd_scratch_size(const fgc_conv2d_params *p) {
 static int checkWinograd(const char *name, const fgc_conv2d_params *p) {
   if (int status = checkParams(name, p))
     return status;
-  direct::Conv c = directConv(*p, convGeometry(*p));
+  direct::Conv c = directConv(*p);
   if (!winograd::shapeSuits(c))
     return fail(FGC_ERR_INVALID_ARGUMENT,
                 "%s: needs a 3x3 kernel, stride 1, no dilation, at least 16 input channels and "
@@ -301,7 +302,7 @@ int fgc_conv2d_winograd_kernel(const fgc_conv2d_params *p, const float *kernel,
     return status;
   FGC_CHECK_PTR(Name, kernel);
   FGC_CHECK_PTR(Name, transformed);
-  winograd::transformKernelAll(directConv(*p, convGeometry(*p)), kernel, transformed);
+  winograd::transformKernelAll(directConv(*p), kernel, transformed);
   return FGC_OK;
 }
 
@@ -314,8 +315,7 @@ int fgc_conv2d_winograd(const fgc_conv2d_params *p, const float *input, const fl
   FGC_CHECK_PTR(Name, transformed);
   FGC_CHECK_PTR(Name, output);
   FGC_CHECK_PTR(Name, scratch);
-  winograd::runTransformed(directConv(*p, convGeometry(*p)), input, transformed, bias, output,
-                           scratch);
+  winograd::runTransformed(directConv(*p), input, transformed, bias, output, scratch);
   return FGC_OK;
 }
 
