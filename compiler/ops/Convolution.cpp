@@ -107,7 +107,8 @@ static Status convGradient(LowerContext &ctx, const char *fn) {
   return Status::ok();
 }
 
-// The largest transformed kernel worth keeping (36 floats per weight pair, 4x the kernel): 8 MiB.
+// The largest transformed kernel worth keeping (25 or 36 floats per weight pair, up to 4x the
+// kernel): 8 MiB.
 constexpr int64_t kMaxWinogradKernelBytes = int64_t(8) << 20;
 
 // Conv2D as a Winograd convolution with its kernel transformed ahead of time, when the runtime
@@ -131,7 +132,8 @@ static bool winogradForm(const KernelCall &call, WeightTransformForm &f) {
   fgc_conv2d_params p{1,    v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
                       fgc_padding(fields[11].intValue),
                       fgc_activation_kind(fields[12].intValue)};
-  if (!fgc_conv2d_winograd_suits(&p) || 36 * p.in_c * p.out_c * 4 > kMaxWinogradKernelBytes)
+  const int64_t points = fgc_conv2d_winograd_points(&p);
+  if (!fgc_conv2d_winograd_suits(&p) || points * p.in_c * p.out_c * 4 > kMaxWinogradKernelBytes)
     return false;
   Arg oneImage = call.args[0];
   oneImage.fields[0].kind = Arg::Kind::Size;
@@ -139,9 +141,9 @@ static bool winogradForm(const KernelCall &call, WeightTransformForm &f) {
   oneImage.fields[12].enumName = "FGC_ACT_LINEAR"; // the transform does not apply it
   oneImage.fields[12].intValue = FGC_ACT_LINEAR;
   f.weightArg = 2;
-  f.shape = {36, p.in_c, p.out_c};
+  f.shape = {points, p.in_c, p.out_c};
   f.suffix = "winograd";
-  f.description = "Winograd F(4x4, 3x3)";
+  f.description = points == 25 ? "Winograd F(3x3, 3x3)" : "Winograd F(4x4, 3x3)";
   f.transform = kernel("fgc_conv2d_winograd_kernel", {oneImage, call.args[2], Arg{}});
   f.replacement = call;
   f.replacement.function = "fgc_conv2d_winograd";

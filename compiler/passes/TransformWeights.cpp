@@ -1,6 +1,7 @@
 // transform-weights: an inference call with a faster form that reads one of its weights
 // transformed ahead of time (OpDef::weightTransform; a 3x3 stride-1 Conv2D as a Winograd
-// F(4x4, 3x3) convolution, its kernel transformed to 36 points per channel pair) is replaced by
+// F(4x4, 3x3) or F(3x3, 3x3) convolution, its kernel transformed to 36 or 25 points per
+// channel pair) is replaced by
 // that form, and a step before it computes the transformed weights into a new buffer.
 //
 // The transform reads only weights (parameters, or what fold-batch-norm derived from them), so

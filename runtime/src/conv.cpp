@@ -268,7 +268,7 @@ int fgc_conv2d_winograd_suits(const fgc_conv2d_params *p) {
   if (!p || checkParams("fgc_conv2d_winograd_suits", p) != FGC_OK)
     return 0;
   direct::Conv c = directConv(*p);
-  return winograd::shapeSuits(c) && winograd::worthIt(c, 0.0) ? 1 : 0;
+  return winograd::shapeSuits(c) && winograd::worthIt(c, false) ? 1 : 0;
 }
 
 size_t fgc_conv2d_winograd_scratch_size(const fgc_conv2d_params *p) {
@@ -276,6 +276,20 @@ size_t fgc_conv2d_winograd_scratch_size(const fgc_conv2d_params *p) {
     return 0;
   direct::Conv c = directConv(*p);
   return winograd::shapeSuits(c) ? static_cast<size_t>(winograd::transformedScratchFloats(c)) : 0;
+}
+
+size_t fgc_conv2d_winograd_kernel_size(const fgc_conv2d_params *p) {
+  if (checkParams("fgc_conv2d_winograd_kernel_size", p) != FGC_OK)
+    return 0;
+  direct::Conv c = directConv(*p);
+  return winograd::shapeSuits(c) ? static_cast<size_t>(winograd::kernelFloats(c)) : 0;
+}
+
+int fgc_conv2d_winograd_points(const fgc_conv2d_params *p) {
+  if (checkParams("fgc_conv2d_winograd_points", p) != FGC_OK)
+    return 0;
+  direct::Conv c = directConv(*p);
+  return winograd::shapeSuits(c) ? static_cast<int>(winograd::points(c)) : 0;
 }
 
 // The shapes the Winograd entry points take, or an error naming the one that does not fit.

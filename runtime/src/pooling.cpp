@@ -3,6 +3,7 @@
 // contiguous channel axis, so it vectorises; rows of the output are filled in
 // parallel.
 #include "common.h"
+#include "direct_conv.h"
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +22,37 @@ int checkPoolArgs(const char *name, const fgc_pool2d_params *p, const float *inp
 
 enum class PoolKind { Max, Average };
 
+// The max (or mean) over the cells [y0, y1) x [x0, x1) of one window, one vector of
+// channels at a time kept in a register, then the channels left over. Max as the
+// vector instruction computes it (a > b ? a : b).
+template <PoolKind Kind>
+void poolWindow(const float *image, int64_t rowStride, int64_t c, int64_t y0, int64_t y1,
+                int64_t x0, int64_t x1, float scale, float *out) {
+  using direct::Vec;
+  using direct::Width;
+  int64_t c0 = 0;
+  for (; c0 + Width <= c; c0 += Width) {
+    Vec acc = direct::load(image + y0 * rowStride + x0 * c + c0);
+    for (int64_t iy = y0; iy < y1; ++iy)
+      for (int64_t ix = (iy == y0 ? x0 + 1 : x0); ix < x1; ++ix) {
+        const Vec cell = direct::load(image + iy * rowStride + ix * c + c0);
+        acc = Kind == PoolKind::Max ? direct::max(acc, cell) : acc + cell;
+      }
+    if (Kind == PoolKind::Average)
+      acc = acc * scale;
+    direct::store(out + c0, acc);
+  }
+  for (; c0 < c; ++c0) {
+    float acc = image[y0 * rowStride + x0 * c + c0];
+    for (int64_t iy = y0; iy < y1; ++iy)
+      for (int64_t ix = (iy == y0 ? x0 + 1 : x0); ix < x1; ++ix) {
+        const float cell = image[iy * rowStride + ix * c + c0];
+        acc = Kind == PoolKind::Max ? (acc > cell ? acc : cell) : acc + cell;
+      }
+    out[c0] = Kind == PoolKind::Average ? acc * scale : acc;
+  }
+}
+
 // Pools every window; padded cells never enter a window (TensorFlow semantics
 // for both max and average pooling with SAME padding).
 void pool2d(const fgc_pool2d_params &p, const float *input, float *output, PoolKind kind) {
@@ -38,19 +70,12 @@ void pool2d(const fgc_pool2d_params &p, const float *input, float *output, PoolK
       for (int64_t ox = 0; ox < outW; ++ox) {
         int64_t x0 = std::max<int64_t>(ox * p.stride_w - padLeft, 0);
         int64_t x1 = std::min<int64_t>(ox * p.stride_w - padLeft + p.pool_w, p.in_w);
-        ArrayMap out(output + ((n * outH + oy) * outW + ox) * c, c);
-        out = ConstArrayMap(image + (y0 * p.in_w + x0) * c, c);
-        for (int64_t iy = y0; iy < y1; ++iy) {
-          for (int64_t ix = (iy == y0 ? x0 + 1 : x0); ix < x1; ++ix) {
-            ConstArrayMap cell(image + (iy * p.in_w + ix) * c, c);
-            if (kind == PoolKind::Max)
-              out = out.max(cell);
-            else
-              out += cell;
-          }
-        }
-        if (kind == PoolKind::Average)
-          out *= 1.0f / static_cast<float>((y1 - y0) * (x1 - x0));
+        float *out = output + ((n * outH + oy) * outW + ox) * c;
+        const float scale = 1.0f / static_cast<float>((y1 - y0) * (x1 - x0));
+        if (kind == PoolKind::Max)
+          poolWindow<PoolKind::Max>(image, p.in_w * c, c, y0, y1, x0, x1, scale, out);
+        else
+          poolWindow<PoolKind::Average>(image, p.in_w * c, c, y0, y1, x0, x1, scale, out);
       }
     }
   }

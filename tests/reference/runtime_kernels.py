@@ -146,6 +146,11 @@ def dense_cases():
     dense_case("dense_batch1_nobias", 2, 1, 16, 9, "linear", bias=False)
     dense_case("dense_softmax", 3, 4, 8, 6, "softmax")
     dense_case("dense_gelu_wide", 4, 3, 33, 70, "gelu")
+    # Output widths that are multiples of the vector width take the register-blocked loop:
+    # rows not a multiple of its 6-row blocks, one row, an activation applied after it.
+    dense_case("dense_blocked_relu", 5, 13, 40, 64, "relu")
+    dense_case("dense_blocked_batch1_nobias", 6, 1, 24, 32, "linear", bias=False)
+    dense_case("dense_blocked_tanh_rows", 7, 70, 17, 48, "tanh")
 
 
 def softmax_case(name, seed, shape, axis):
@@ -285,6 +290,9 @@ def pooling_cases():
     pool_case("avg_pool_3x3_same_s1", 43, "avg", 1, 5, 6, 2, (3, 3), (1, 1), "same")
     pool_case("avg_pool_3x2_valid_s2x1", 44, "avg", 1, 7, 6, 4, (3, 2), (2, 1), "valid")
     pool_case("max_pool_2x3_same_s1x2", 45, "max", 2, 4, 7, 3, (2, 3), (1, 2), "same")
+    # Channels in whole vectors plus a remainder.
+    pool_case("max_pool_3x3_valid_s3_wide", 46, "max", 2, 10, 9, 20, (3, 3), (3, 3), "valid")
+    pool_case("avg_pool_2x2_same_s2_wide", 47, "avg", 1, 5, 7, 35, (2, 2), (2, 2), "same")
 
     c = Case("global_pool2d", 46)
     x = c.randn("x", 3, 4, 5, 6)

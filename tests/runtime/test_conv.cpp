@@ -279,9 +279,14 @@ TEST_CASE("3x3 stride-1 convolutions through the Winograd path match a direct co
       {2, 21, 18, 16, 3, 3, 48, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
       {16, 16, 16, 32, 3, 3, 32, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU},
       {64, 9, 9, 64, 3, 3, 64, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
+      // F(3x3, 3x3) tiles: a partial last row of tiles (5 = 3 + 2), input channels not a
+      // multiple of the vector width, SAME padding on 6x6, and a batch for the in-kernel path.
+      {2, 7, 8, 24, 3, 3, 32, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_TANH},
+      {3, 6, 6, 16, 3, 3, 16, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU},
+      {48, 11, 11, 32, 3, 3, 48, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
   };
   unsigned seed = 90;
-  int inKernel = 0;
+  int inKernel = 0, threeByThree = 0;
   for (const fgc_conv2d_params &p : cases) {
     INFO("batch " << p.batch << ", " << p.in_h << "x" << p.in_w << "x" << p.in_c << " -> "
                   << p.out_c << ", padding " << p.padding << ", activation " << p.activation);
@@ -296,10 +301,19 @@ TEST_CASE("3x3 stride-1 convolutions through the Winograd path match a direct co
     std::vector<float> expected = naiveConv(p, x, k, bias);
     activate(p.activation, expected, p.out_c);
     std::vector<float> scratch(fgc_conv2d_scratch_size(&p));
+    // The tile size: F(3x3, 3x3) (25 points) where it needs fewer products than F(4x4, 3x3).
+    const int64_t h = p.padding == FGC_PADDING_SAME ? p.in_h : p.in_h - 2;
+    const int64_t w = p.padding == FGC_PADDING_SAME ? p.in_w : p.in_w - 2;
+    const int64_t f3 = ((h + 2) / 3) * ((w + 2) / 3) * 25, f4 = ((h + 3) / 4) * ((w + 3) / 4) * 36;
+    const int points = fgc_conv2d_winograd_points(&p);
+    CHECK(points == (f3 < f4 ? 25 : 36));
+    threeByThree += points == 25;
+    const size_t kernelSize = fgc_conv2d_winograd_kernel_size(&p);
+    REQUIRE(kernelSize == size_t(points * p.in_c * p.out_c));
     // The in-kernel path needs the transformed kernel in its scratch.
-    if (scratch.size() >= size_t(36 * p.in_c * p.out_c))
+    if (scratch.size() >= kernelSize)
       ++inKernel;
-    std::vector<float> transformed = sentinel(36 * p.in_c * p.out_c);
+    std::vector<float> transformed = sentinel(int64_t(kernelSize));
     std::vector<float> wscratch(fgc_conv2d_winograd_scratch_size(&p));
     REQUIRE(fgc_conv2d_winograd_kernel(&p, k.data(), transformed.data()) == FGC_OK);
     std::vector<float> first, firstPre;
@@ -322,7 +336,8 @@ TEST_CASE("3x3 stride-1 convolutions through the Winograd path match a direct co
     }
     fgc_set_num_threads(0);
   }
-  CHECK(inKernel >= 2); // the larger batches took the in-kernel path
+  CHECK(inKernel >= 3); // the larger batches took the in-kernel path, with both tile sizes
+  CHECK(threeByThree >= 4);
 }
 
 TEST_CASE("the Winograd entry points reject the shapes they do not handle", "[runtime][conv]") {

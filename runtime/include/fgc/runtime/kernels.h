@@ -175,18 +175,25 @@ size_t fgc_conv2d_scratch_size(const fgc_conv2d_params *p);
 int fgc_conv2d(const fgc_conv2d_params *p, const float *input, const float *kernel,
                const float *bias, float *output, float *scratch);
 
-/* Winograd F(4x4, 3x3) form of fgc_conv2d, for 3x3 stride-1 undilated
- * convolutions with at least 16 input channels and a multiple of 16 filters:
- * the kernel is transformed once, ahead of the calls, into `transformed`
- * (36, in_c, out_c) floats by fgc_conv2d_winograd_kernel, and
- * fgc_conv2d_winograd convolves with it (same input, bias, output and
- * activation as fgc_conv2d; results agree with it to about 1e-5 of the
- * output's scale). fgc_conv2d_winograd_suits: 1 when the shape fits and the
- * arithmetic saved outweighs the transforms at p->batch (compilers ask with
- * batch 1). fgc_conv2d itself also takes this path, transforming the kernel in
- * its scratch, when the batch is large enough to pay for that. */
+/* Winograd form of fgc_conv2d, for 3x3 stride-1 undilated convolutions with at
+ * least 16 input channels and a multiple of 16 filters: the kernel is
+ * transformed once, ahead of the calls, into `transformed` by
+ * fgc_conv2d_winograd_kernel, and fgc_conv2d_winograd convolves with it (same
+ * input, bias, output and activation as fgc_conv2d; results agree with it to
+ * about 1e-5 of the output's scale). The tile size follows the output size:
+ * F(4x4, 3x3) (36 transform points) or, where it needs fewer products (a 9x9
+ * output, say), F(3x3, 3x3) (25 points). The transformed kernel holds
+ * fgc_conv2d_winograd_kernel_size(p) = points x in_c x out_c floats
+ * (fgc_conv2d_winograd_points: 36 or 25; both 0 for shapes that do not fit);
+ * it depends on the spatial size, not on the batch.
+ * fgc_conv2d_winograd_suits: 1 when the shape fits and the arithmetic saved
+ * outweighs the transforms at p->batch (compilers ask with batch 1).
+ * fgc_conv2d itself also takes this path, transforming the kernel in its
+ * scratch, when the batch is large enough to pay for that. */
 int fgc_conv2d_winograd_suits(const fgc_conv2d_params *p);
 size_t fgc_conv2d_winograd_scratch_size(const fgc_conv2d_params *p);
+size_t fgc_conv2d_winograd_kernel_size(const fgc_conv2d_params *p);
+int fgc_conv2d_winograd_points(const fgc_conv2d_params *p);
 int fgc_conv2d_winograd_kernel(const fgc_conv2d_params *p, const float *kernel,
                                float *transformed);
 int fgc_conv2d_winograd(const fgc_conv2d_params *p, const float *input, const float *transformed,
