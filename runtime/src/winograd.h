@@ -403,7 +403,10 @@ inline void runTransformedAs(const Conv &c, const float *input, const float *u, 
   const int64_t vectors = c.outC / Width;
   const int64_t slot = slotFloats<F>(c);
   const int64_t macs = tiles * Points * c.inC * c.outC;
-  int64_t threads = std::min<int64_t>({int64_t(numThreads()), Slots, macs / (int64_t(1) << 20)});
+  // A thread per 4M multiply-adds (about 50 us of work): waking a sleeping OpenMP worker
+  // (OMP_WAIT_POLICY=passive, or after its spin) costs tens of microseconds, which at
+  // batch 1 made two threads slower than one.
+  int64_t threads = std::min<int64_t>({int64_t(numThreads()), Slots, macs / (int64_t(1) << 22)});
   // Split by chunks of tiles when every thread gets one; otherwise by output channels (only
   // ReLU or linear outputs: other activations need whole pixels).
   const bool activationPerPixel = c.activation != FGC_ACT_LINEAR && c.activation != FGC_ACT_RELU;

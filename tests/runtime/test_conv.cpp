@@ -284,6 +284,8 @@ TEST_CASE("3x3 stride-1 convolutions through the Winograd path match a direct co
       {2, 7, 8, 24, 3, 3, 32, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_TANH},
       {3, 6, 6, 16, 3, 3, 16, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU},
       {48, 11, 11, 32, 3, 3, 48, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_LINEAR},
+      // One chunk of 4 tiles with enough work for two threads: split by output channels.
+      {1, 8, 8, 256, 3, 3, 256, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_RELU},
   };
   unsigned seed = 90;
   int inKernel = 0, threeByThree = 0;
