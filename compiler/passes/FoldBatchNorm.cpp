@@ -56,34 +56,24 @@ public:
       Dim channels = kernel.shape.back();
       // Buffer names are C identifiers in generated code: unique (a shared Conv2D called twice,
       // each call followed by a BatchNormalization, folds twice).
-      auto unique = [&](const std::string &base) {
-        std::string n = base;
-        for (int k = 1; std::any_of(p.buffers.begin(), p.buffers.end(),
-                                    [&](const Buffer &b) { return b.name == n; });
-             ++k)
-          n = base + "_" + std::to_string(k);
-        return n;
-      };
       auto add = [&](const std::string &suffix, std::vector<Dim> shape) {
         Buffer b;
         b.kind = Buffer::Kind::Activation;
         b.shape = std::move(shape);
-        b.name = unique(kernel.name + "_" + suffix);
+        b.name = uniqueBufferName(p, kernel.name + "_" + suffix);
         b.description = fmt::format("{} {}", suffix, shapeToString(b.shape));
         p.buffers.push_back(b);
         return int(p.buffers.size()) - 1;
       };
       int foldedKernel = add("bn_folded", kernel.shape);
       std::string kernelPath = kernel.description.substr(0, kernel.description.find(' '));
-      p.buffers[size_t(foldedKernel)].description =
-          fmt::format("{} with {} folded in {}", kernelPath, steps[j].layerName,
-                      shapeToString(kernel.shape));
+      p.buffers[size_t(foldedKernel)].description = fmt::format(
+          "{} with {} folded in {}", kernelPath, steps[j].layerName, shapeToString(kernel.shape));
       int foldedBias = add("bn_folded_bias", {channels});
-      p.buffers[size_t(foldedBias)].name =
-          unique(kernel.name.substr(0, kernel.name.rfind("_kernel")) + "_bias_bn_folded");
-      p.buffers[size_t(foldedBias)].description =
-          fmt::format("bias of {} with {} folded in ({})", steps[i].layerName, steps[j].layerName,
-                      channels);
+      p.buffers[size_t(foldedBias)].name = uniqueBufferName(
+          p, kernel.name.substr(0, kernel.name.rfind("_kernel")) + "_bias_bn_folded");
+      p.buffers[size_t(foldedBias)].description = fmt::format(
+          "bias of {} with {} folded in ({})", steps[i].layerName, steps[j].layerName, channels);
       auto buf = [](int id) {
         Arg a;
         a.kind = Arg::Kind::Buffer;
@@ -106,8 +96,8 @@ public:
       Step foldStep;
       foldStep.layerName = steps[j].layerName;
       foldStep.className = "FoldBatchNorm";
-      foldStep.comment = fmt::format("{} folded into the kernel and bias of {}",
-                                     steps[j].layerName, steps[i].layerName);
+      foldStep.comment = fmt::format("{} folded into the kernel and bias of {}", steps[j].layerName,
+                                     steps[i].layerName);
       foldStep.calls = {fold};
       // The producer now reads the folded weights and writes the BatchNormalization's output.
       *lin.kernel = buf(foldedKernel);
@@ -127,8 +117,6 @@ public:
 
 } // namespace
 
-std::unique_ptr<ProgramPass> createFoldBatchNormPass() {
-  return std::make_unique<FoldBatchNorm>();
-}
+std::unique_ptr<ProgramPass> createFoldBatchNormPass() { return std::make_unique<FoldBatchNorm>(); }
 
 } // namespace fgc

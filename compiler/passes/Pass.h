@@ -12,6 +12,7 @@
 #include "compiler/codegen/KernelProgram.h"
 #include "compiler/ir/Graph.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,6 +57,17 @@ std::unique_ptr<ProgramPass> createTransformWeightsPass();
 // (arguments or scratch arguments) mention it, in order, each step once.
 std::map<int, std::vector<size_t>> stepsUsing(const KernelProgram &program,
                                               const std::vector<Step> &steps);
+// `base`, or `base_1`, `base_2`, ...: the first name no buffer of `p` has yet (for buffers a
+// pass adds).
+inline std::string uniqueBufferName(const KernelProgram &p, const std::string &base) {
+  std::string n = base;
+  for (int k = 1; std::any_of(p.buffers.begin(), p.buffers.end(),
+                              [&](const Buffer &b) { return b.name == n; });
+       ++k)
+    n = base + "_" + std::to_string(k);
+  return n;
+}
+
 // Every mention of buffer `from` in an argument (structs and lists included) becomes `to`.
 void replaceBuffer(Arg &arg, int from, int to);
 

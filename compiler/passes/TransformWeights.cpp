@@ -40,7 +40,7 @@ public:
       Buffer b;
       b.kind = Buffer::Kind::Activation;
       b.shape = form.shape;
-      b.name = uniqueName(p, source.name + "_" + form.suffix);
+      b.name = uniqueBufferName(p, source.name + "_" + form.suffix);
       std::string what = source.description.substr(0, source.description.find(' '));
       b.description = fmt::format("{} transformed for {} {}", what, form.description,
                                   shapeToString(b.shape));
@@ -66,17 +66,6 @@ public:
     }
     p.steps = std::move(out);
     return changes;
-  }
-
-private:
-  // Buffer names are C identifiers in generated code, unique in the program.
-  static std::string uniqueName(const KernelProgram &p, const std::string &base) {
-    std::string n = base;
-    for (int k = 1; std::any_of(p.buffers.begin(), p.buffers.end(),
-                                [&](const Buffer &b) { return b.name == n; });
-         ++k)
-      n = base + "_" + std::to_string(k);
-    return n;
   }
 };
 
