@@ -2,6 +2,7 @@
 #include "compiler/report/Plot.h"
 
 #include "compiler/ir/KerasTopology.h"
+#include "compiler/ir/OpRegistry.h"
 #include "compiler/report/Summary.h"
 #include "compiler/support/AtomicFile.h"
 
@@ -90,16 +91,22 @@ private:
     return s;
   }
 
+  // Whether a layer is drawn as a cluster of its layers: nested models with expand_nested. A
+  // custom layer's traced body is fgc's business: Keras draws a subclassed layer as one box.
+  bool expanded(const Layer *l) const {
+    return opts_.expandNested && l->subgraph && !(l->def && l->def->custom);
+  }
+
   // Where edges into / out of a layer attach: a nested model drawn expanded connects through
   // its input and output layers.
   std::string entry(const Layer *l, size_t inputIndex) {
-    if (opts_.expandNested && l->subgraph && inputIndex < l->subgraph->inputs.size())
+    if (expanded(l) && inputIndex < l->subgraph->inputs.size())
       return entry(l->subgraph->inputs[inputIndex]->producer->layer, 0);
     return id(l);
   }
   std::string exit(const Value *v) {
     const Layer *l = v->producer->layer;
-    if (opts_.expandNested && l->subgraph)
+    if (expanded(l))
       return exit(l->subgraph->outputs[size_t(v->index)]);
     return id(l);
   }
@@ -114,7 +121,7 @@ private:
     KerasTopology topo = kerasTopology(g);
     std::set<const Op *> relevant(topo.networkOps.begin(), topo.networkOps.end());
     for (const Layer *l : topo.layers) {
-      if (opts_.expandNested && l->subgraph) {
+      if (expanded(l)) {
         out_ << indent << "subgraph cluster_" << clusters_++ << " {\n";
         out_ << indent << "  label=\"" << escapeRecord(l->name) << ": " << l->className << "\";\n";
         out_ << indent << "  style=rounded;\n";

@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -259,6 +260,20 @@ TEST_CASE("CustomRNN traces the seed's loop: features (1, 10, 32), 1,281 paramet
   CHECK(models == 1);
   // One row for the custom layer even with expand_nested (its body holds a nested model).
   CHECK(model.summary_string({.expand_nested = true}) == model.summary_string());
+  // And one box in plot_model's graph, as Keras draws it.
+  const fs::path dir = fs::temp_directory_path() / "fgc_custom_rnn_plot";
+  fs::create_directories(dir);
+  plot_model(model, (dir / "plain.dot").string());
+  plot_model(model, (dir / "expanded.dot").string(), {.expand_nested = true});
+  auto read = [](const fs::path &p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string plain = read(dir / "plain.dot");
+  CHECK(plain.find("custom_rnn: CustomRNN") != std::string::npos);
+  CHECK(plain.find("cluster") == std::string::npos);
+  CHECK(read(dir / "expanded.dot") == plain);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("generated CustomDense matches PyTorch: predict and one SGD step",
