@@ -103,6 +103,7 @@ Expected<OpDef> opaqueOpDef(OpaqueOpSpec spec) {
   for (const auto &[name, def] : spec.attrs)
     d.attrs.push_back(floatAttr(name, def));
   d.minInputs = d.maxInputs = spec.numInputs;
+  d.pure = !spec.stateful;
   d.inferTypes = [spec](const OpContext &ctx) -> Expected<std::vector<TensorType>> {
     std::vector<std::vector<Dim>> shapes;
     std::set<Dim> symbols;

@@ -23,6 +23,8 @@ struct OpaqueOpSpec {
   using ShapeFn = std::function<Expected<std::vector<std::vector<Dim>>>(
       const std::vector<std::vector<Dim>> &inputs, const std::vector<double> &attrs)>;
   ShapeFn shape;
+  // Not a function of its inputs and attributes alone: never merged by cse.
+  bool stateful = false;
 };
 
 // The registry entry of an opaque op, or an error saying what is wrong with the spec.

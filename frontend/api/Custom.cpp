@@ -243,6 +243,7 @@ void register_opaque_op(const OpaqueOp &op) {
   spec.numInputs = op.num_inputs;
   spec.numOutputs = op.num_outputs;
   spec.attrs = op.attributes;
+  spec.stateful = op.stateful;
   if (op.shape)
     spec.shape = [fn = op.shape](const std::vector<std::vector<Dim>> &inputs,
                                  const std::vector<double> &attrs)

@@ -156,6 +156,49 @@ TEST_CASE("cse merges calls of one layer on the same inputs", "[passes]") {
   }
 }
 
+// A custom layer whose body is one opaque op.
+class OneOpaqueCall : public CustomLayer {
+public:
+  explicit OneOpaqueCall(std::string op) : op_(std::move(op)) {}
+  explicit OneOpaqueCall(const Config &config) : op_(config.at("op").s()) {}
+  Tensor call(const Tensor &x) override { return ops::opaque(op_, x); }
+  Config get_config() const override { return {{"op", makeString(op_)}}; }
+
+private:
+  std::string op_;
+};
+
+TEST_CASE("cse merges a pure opaque op's calls, never a stateful one's", "[passes][custom]") {
+  for (bool stateful : {false, true}) {
+    INFO("stateful " << stateful);
+    OpaqueOp op;
+    op.name = stateful ? "CseTestNoise" : "CseTestSquare";
+    op.forward = stateful ? "cse_test_noise" : "cse_test_square";
+    op.stateful = stateful;
+    register_opaque_op(op);
+    register_custom_layer<OneOpaqueCall>("OneOpaqueCall");
+    clear_session();
+    // One custom layer called twice on the same input: after inlining, its opaque op twice.
+    auto x = Input({4}, {.name = "x"});
+    auto shared = layers::Custom<OneOpaqueCall>(op.name);
+    auto y = layers::add({shared(x), shared(x)}, {.name = "sum"});
+    Model m(x, y, "shared_opaque");
+    auto g = graphOf(m);
+    runPass(fgc::createInlineNestedPass(), *g);
+    const std::string before = fgc::printGraph(*g);
+    INFO(before);
+    REQUIRE(std::count(before.begin(), before.end(), '=') == 4);
+    auto changes = runPass(fgc::createCommonSubexpressionPass(), *g);
+    if (stateful) {
+      CHECK(changes.empty());
+      CHECK(fgc::printGraph(*g) == before);
+    } else {
+      REQUIRE(changes.size() == 1);
+      CHECK(changes[0].find("merged") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("cse never merges Dropout calls (random masks)", "[passes]") {
   clear_session();
   auto x = Input({4}, {.name = "x"});

@@ -261,6 +261,10 @@ struct OpaqueOp {
   // The kernels' addresses, for the JIT (optional; without them it looks the symbols up).
   int32_t (*forward_address)(const void *) = nullptr;
   int32_t (*backward_address)(const void *) = nullptr;
+  // The kernel's result is not a function of its inputs and attributes alone (random numbers,
+  // a counter, I/O): two calls on the same inputs are never merged into one (TensorFlow's
+  // SetIsStateful). By default an op is pure and `cse` may merge such calls.
+  bool stateful = false;
 };
 // Registers (or re-registers) an opaque op. Throws fgc::Exception if the name is a built-in
 // layer or custom layer class, or the spec is invalid.
