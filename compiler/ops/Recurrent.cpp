@@ -29,7 +29,7 @@ static void registerEmbedding(OpRegistry &r) {
     return std::vector<TensorType>{out};
   };
   d.lower = [](LowerContext &ctx) -> Status {
-    const Buffer &in = ctx.buffer(ctx.input(0));
+    const Buffer in = ctx.buffer(ctx.input(0)); // a copy: newBuffer below may move the list
     SymSize count = in.elements();
     int indices = ctx.input(0);
     if (in.dtype == schema::FLOAT32 && !in.indexInput) {
