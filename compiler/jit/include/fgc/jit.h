@@ -80,9 +80,10 @@ public:
   double compileSeconds() const;
   // Of which LLVM (building, optimizing and compiling the IR).
   double llvmSeconds() const;
-  // Where compileSeconds went, phase by phase in order: load, weights (initializers or file),
-  // schema, graph passes, lowering, training lowering, program passes, memory plan, LLVM IR,
-  // LLVM optimization, machine code.
+  // Where compileSeconds went, phase by phase in order: load, weights (the initializers; absent
+  // when the weights come from a file), schema, graph passes, lowering, training lowering,
+  // program passes, memory plan, weight buffer (copied from the model) or weights file (read
+  // into it), tables, LLVM IR, LLVM target, LLVM optimization, machine code.
   const std::vector<std::pair<std::string, double>> &compilePhases() const;
 
   // Inputs in the model's input order; outputs resized and overwritten (no allocation once
