@@ -318,6 +318,8 @@ private:
     if (anyInline && !m.weights_file().empty())
       return Error::format("model '{}' has both inline weights and weights_file '{}': keep one",
                            graph_->name, m.weights_file());
+    if (options_.skipWeights)
+      return Status::ok();
     if (!m.weights_file().empty()) {
       std::string path = m.weights_file();
       if (path.front() != '/' && !options_.baseDir.empty())

@@ -18,6 +18,10 @@ struct BuildOptions {
   std::string fileName;
   // Directory that a relative `weights_file` is resolved against.
   std::string baseDir;
+  // Leave every parameter's data empty (the inline weights and the weights file unread, though
+  // a model with both is still an error): the caller reads the weights itself (the JIT, straight
+  // into its weight buffer, frontend/WeightsFile.h readWeightsInto).
+  bool skipWeights = false;
 };
 
 // Builds and validates the graph. Parameters get their types; their data is filled from the

@@ -5,6 +5,8 @@
 #include "frontend/WeightsFile.h"
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/tokenizer.h>
@@ -110,8 +112,33 @@ Expected<schema::Model> parseModel(const std::string &bytes, const std::string &
   return model;
 }
 
+namespace {
+
+// What parseModel needs of the file: all of it, or of a model file (the .fgcw container) its
+// header and index only, not its weights (read where they go: loadWeightsFile, the JIT).
+Expected<std::string> readModelBytes(const std::string &path) {
+  std::error_code ec;
+  uint64_t size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec)
+                                                              : 0;
+  std::ifstream in(path, std::ios::binary);
+  std::string head(16, '\0');
+  if (ec || size < 16 || !in || !in.read(head.data(), 16) || !isContainer(head))
+    return readFile(path); // and its messages
+  uint64_t indexLen = 0;
+  for (int i = 7; i >= 0; --i)
+    indexLen = (indexLen << 8) | static_cast<unsigned char>(head[8 + size_t(i)]);
+  if (indexLen > size - 16)
+    return readFile(path); // parseModel reports the truncation
+  std::string bytes = head + std::string(static_cast<size_t>(indexLen), '\0');
+  if (!in.read(bytes.data() + 16, static_cast<std::streamsize>(indexLen)))
+    return Error::format("{}: read failed", path);
+  return bytes;
+}
+
+} // namespace
+
 Expected<schema::Model> readModelFile(const std::string &path) {
-  auto bytes = readFile(path);
+  auto bytes = readModelBytes(path);
   if (!bytes)
     return bytes.error();
   auto model = parseModel(*bytes, path);

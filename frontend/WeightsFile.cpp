@@ -2,11 +2,17 @@
 #include "frontend/WeightsFile.h"
 
 #include "compiler/support/AtomicFile.h"
+#include "compiler/support/LargeBuffer.h"
 #include "frontend/GraphWriter.h"
 #include "frontend/ModelFile.h"
 
 #include <google/protobuf/stubs/logging.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -39,57 +45,121 @@ size_t alignUp(size_t n) { return (n + kWeightsAlignment - 1) / kWeightsAlignmen
 
 } // namespace
 
-Status loadWeightsFile(Graph &graph, const std::string &path) {
-  auto bytes = readFile(path);
-  if (!bytes)
-    return bytes.error();
-  const std::string &b = *bytes;
-  if (b.size() < 16 || std::memcmp(b.data(), kWeightsMagic, 8) != 0)
+namespace {
+
+// A file read at offsets (pread), closed when done.
+class InputFile {
+public:
+  ~InputFile() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  // Only regular files: devices and pipes could block or never end (/dev/zero).
+  Status open(const std::string &path) {
+    path_ = path;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0)
+      return Error::format("{}: cannot open: {}", path, std::strerror(errno));
+    if (S_ISDIR(st.st_mode))
+      return Error::format("{}: is a directory, expected a file", path);
+    if (!S_ISREG(st.st_mode))
+      return Error::format("{}: not a regular file", path);
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0 || ::fstat(fd_, &st) != 0)
+      return Error::format("{}: cannot open: {}", path, std::strerror(errno));
+    size_ = static_cast<uint64_t>(st.st_size);
+    return Status::ok();
+  }
+  uint64_t size() const { return size_; }
+  // Exactly `bytes` bytes at `offset` (the caller checked they lie inside the file).
+  Status read(void *to, uint64_t bytes, uint64_t offset) const {
+    auto *p = static_cast<char *>(to);
+    while (bytes > 0) {
+      ssize_t n = ::pread(fd_, p, bytes, static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return Error::format("{}: read failed: {}", path_,
+                             n < 0 ? std::strerror(errno) : "the file shrank while being read");
+      p += n;
+      bytes -= static_cast<uint64_t>(n);
+      offset += static_cast<uint64_t>(n);
+    }
+    return Status::ok();
+  }
+
+private:
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+} // namespace
+
+Status readWeightsInto(const std::string &path, const std::vector<WeightDestination> &weights) {
+  InputFile file;
+  FGC_TRY(file.open(path));
+  uint64_t size = file.size();
+  char head[16];
+  if (size < 16 || !file.read(head, 16, 0) || std::memcmp(head, kWeightsMagic, 8) != 0)
     return Error::format("{}: not an fgc weights file (bad magic)", path);
-  uint64_t indexLen = readU64(b, 8);
-  if (indexLen > b.size() - 16)
+  uint64_t indexLen = readU64(std::string(head, 16), 8);
+  if (indexLen > size - 16)
     return Error::format("{}: truncated weights file (index of {} bytes, file of {})", path,
-                         indexLen, b.size());
+                         indexLen, size);
+  std::string indexBytes(static_cast<size_t>(indexLen), '\0');
+  FGC_TRY(file.read(indexBytes.data(), indexLen, 16));
   schema::WeightsIndex index;
   // protobuf logs invalid UTF-8 in string fields to stderr; the Error below reports it once.
   google::protobuf::LogSilencer quiet;
-  if (!index.ParseFromArray(b.data() + 16, static_cast<int>(indexLen)))
+  if (!index.ParseFromArray(indexBytes.data(), static_cast<int>(indexLen)))
     return Error::format("{}: corrupt weights file index", path);
-  size_t dataStart = alignUp(16 + indexLen);
+  uint64_t dataStart = alignUp(16 + indexLen);
   std::map<std::pair<std::string, std::string>, const schema::WeightsIndex::Entry *> entries;
   for (const auto &e : index.entries())
     entries[{e.layer(), e.name()}] = &e;
-  Status status;
-  forEachParam(graph, "", [&](const std::string &layerPath, Layer &layer, Param &p) {
-    if (!status)
-      return;
-    auto it = entries.find({layerPath, p.name});
-    if (it == entries.end()) {
-      status = Error::format("{}: missing weight '{}' of {} (shape {})", path, p.name,
-                             layer.describe(), shapeToString(p.type.shape));
-      return;
-    }
+  for (const WeightDestination &w : weights) {
+    const Param &p = *w.param;
+    auto it = entries.find({w.layerPath, p.name});
+    if (it == entries.end())
+      return Error::format("{}: missing weight '{}' of {} (shape {})", path, p.name, w.owner,
+                           shapeToString(p.type.shape));
     const auto &e = *it->second;
     std::vector<Dim> shape(e.shape().begin(), e.shape().end());
-    if (shape != p.type.shape || e.dtype() != p.type.dtype) {
-      status = Error::format("{}: weight '{}' of {} is {} {} in the file, but the layer needs {} "
-                             "{}",
-                             path, p.name, layer.describe(), dtypeName(e.dtype()),
-                             shapeToString(shape), dtypeName(p.type.dtype),
-                             shapeToString(p.type.shape));
-      return;
-    }
+    if (shape != p.type.shape || e.dtype() != p.type.dtype)
+      return Error::format("{}: weight '{}' of {} is {} {} in the file, but the layer needs {} "
+                           "{}",
+                           path, p.name, w.owner, dtypeName(e.dtype()), shapeToString(shape),
+                           dtypeName(p.type.dtype), shapeToString(p.type.shape));
     uint64_t need = static_cast<uint64_t>(p.numElements()) * dtypeSize(p.type.dtype);
-    if (e.nbytes() != need || e.offset() > b.size() || dataStart + e.offset() > b.size() ||
-        e.nbytes() > b.size() - dataStart - e.offset()) {
-      status = Error::format("{}: weight '{}' of {} lies outside the file (truncated?)", path,
-                             p.name, layer.describe());
-      return;
-    }
-    const char *src = b.data() + dataStart + e.offset();
-    p.data.assign(src, src + need);
+    if (e.nbytes() != need || e.offset() > size || dataStart + e.offset() > size ||
+        e.nbytes() > size - dataStart - e.offset())
+      return Error::format("{}: weight '{}' of {} lies outside the file (truncated?)", path,
+                           p.name, w.owner);
+    FGC_TRY(file.read(w.data, need, dataStart + e.offset()));
+  }
+  return Status::ok();
+}
+
+Status loadWeightsFile(Graph &graph, const std::string &path) {
+  // Read into fresh buffers, kept only when every weight was read: a failure leaves the graph's
+  // weights as they were.
+  std::vector<std::vector<uint8_t>> values;
+  std::vector<Param *> params;
+  std::vector<WeightDestination> weights;
+  forEachParam(graph, "", [&](const std::string &layerPath, Layer &layer, Param &p) {
+    size_t bytes = static_cast<size_t>(p.numElements()) * dtypeSize(p.type.dtype);
+    std::vector<uint8_t> &v = values.emplace_back();
+    v.reserve(bytes);
+    adviseHugePages(v.data(), bytes); // a large weight: a page fault per 2 MiB, not per 4 KiB
+    v.resize(bytes);
+    params.push_back(&p);
+    weights.push_back({layerPath, &p, layer.describe(), v.data()});
   });
-  return status;
+  FGC_TRY(readWeightsInto(path, weights));
+  for (size_t i = 0; i < params.size(); ++i)
+    params[i]->data = std::move(values[i]);
+  return Status::ok();
 }
 
 namespace {

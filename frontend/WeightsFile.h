@@ -20,6 +20,21 @@ inline constexpr size_t kWeightsAlignment = 64;
 // the layer and both shapes; a parameter absent from the file is an error.
 Status loadWeightsFile(Graph &graph, const std::string &path);
 
+// One parameter to read from a weights file: its key in the file (layer path and the parameter's
+// name), its type, the layer for messages, and where its values go.
+struct WeightDestination {
+  std::string layerPath; // "encoder/conv2d" for a layer of a nested model
+  const Param *param = nullptr;
+  std::string owner; // in messages: "layer 'fc1' (Dense)"
+  void *data = nullptr; // param->numElements() values of its dtype
+};
+
+// Reads each destination's values from a weights file or a model file (`.fgcw` / `.fgcm`, found
+// by its magic bytes) straight into its memory: the index is parsed, then every weight is read
+// from its offset; nothing else of the file is read, copied or mapped. The checks and messages
+// of loadWeightsFile: a weight the file lacks, another shape or dtype, an entry outside the file.
+Status readWeightsInto(const std::string &path, const std::vector<WeightDestination> &weights);
+
 // Writes every parameter (all must have data) atomically.
 Status saveWeightsFile(const Graph &graph, const std::string &path);
 

@@ -75,9 +75,12 @@ private:
 class Code {
 public:
   ~Code();
-  // Lowered program + plans -> machine code. `graph` owns the parameters the program points to.
+  // Lowered program + plans -> machine code. `graph` owns the parameters the program points to;
+  // their values come from `weightsFile` when it is not empty (the parameters have no data
+  // then), from the parameters' data otherwise.
   static Expected<std::shared_ptr<Code>> build(std::unique_ptr<Graph> graph, KernelProgram program,
                                                std::string modelSchema, const Options &options,
+                                               const std::string &weightsFile,
                                                std::vector<std::pair<std::string, double>> phases);
   // A model of this code with the initial weights.
   static std::unique_ptr<Model> makeModel(std::shared_ptr<const Code> code);

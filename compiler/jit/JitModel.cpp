@@ -12,6 +12,7 @@
 #include "frontend/GraphWriter.h"
 #include "frontend/Initializers.h"
 #include "frontend/ModelFile.h"
+#include "frontend/WeightsFile.h"
 #include "fgc/keras.h"
 
 #include "fgc/runtime/kernels.h"
@@ -20,6 +21,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <map>
 
 namespace fgc::jit {
 
@@ -39,12 +42,23 @@ rt::DType runtimeDType(DType d) {
 
 [[noreturn]] void raise(const Error &e) { throw rt::Error(e.message()); }
 
+// The layer that owns each parameter (nested models included), for messages.
+void ownersOf(const Graph &g, std::map<const Param *, const Layer *> &owners) {
+  for (const auto &l : g.layers) {
+    if (l->subgraph)
+      ownersOf(*l->subgraph, owners);
+    for (const auto &p : l->params)
+      owners[&p] = l.get();
+  }
+}
+
 } // namespace
 
 // --- building ---------------------------------------------------------------------------------
 
 Expected<std::shared_ptr<Code>> Code::build(std::unique_ptr<Graph> graph, KernelProgram program,
                                             std::string modelSchema, const Options &options,
+                                            const std::string &weightsFile,
                                             std::vector<std::pair<std::string, double>> phases) {
   std::shared_ptr<Code> code(new Code());
   code->phases = std::move(phases);
@@ -79,7 +93,10 @@ Expected<std::shared_ptr<Code>> Code::build(std::unique_ptr<Graph> graph, Kernel
     specs(p.targets, targetNames, code->targetSpecs);
   }
 
-  // The weights, 64-byte aligned each, as the generated code's blob.
+  clock.lap("memory plan");
+
+  // The weights, 64-byte aligned each, as the generated code's blob: copied from the graph, or
+  // read from the weights file straight into it (the graph's parameters then have no data).
   size_t at = 0;
   std::vector<size_t> offsets;
   for (const auto &pp : p.params) {
@@ -89,21 +106,36 @@ Expected<std::shared_ptr<Code>> Code::build(std::unique_ptr<Graph> graph, Kernel
   }
   code->blob = allocateLarge(at);
   char *base = code->blob.get();
+  std::vector<WeightDestination> fromFile;
   for (size_t i = 0; i < p.params.size(); ++i) {
     const auto &pp = p.params[i];
-    if (pp.param->data.size() != size_t(pp.param->numElements()) * sizeof(float))
-      return Error::format("weight '{}/{}' has {} bytes of data for {} floats", pp.layerPath,
-                           pp.param->name, pp.param->data.size(), pp.param->numElements());
+    size_t bytes = size_t(pp.param->numElements()) * sizeof(float);
     size_t end = i + 1 < offsets.size() ? offsets[i + 1] : at;
-    std::memcpy(base + offsets[i], pp.param->data.data(), pp.param->data.size());
-    std::memset(base + offsets[i] + pp.param->data.size(), 0,
-                end - offsets[i] - pp.param->data.size()); // the alignment padding
+    std::memset(base + offsets[i] + bytes, 0, end - offsets[i] - bytes); // the alignment padding
+    if (!weightsFile.empty()) {
+      fromFile.push_back({pp.layerPath, pp.param, "", base + offsets[i]});
+    } else {
+      if (pp.param->data.size() != bytes)
+        return Error::format("weight '{}/{}' has {} bytes of data for {} floats", pp.layerPath,
+                             pp.param->name, pp.param->data.size(), pp.param->numElements());
+      std::memcpy(base + offsets[i], pp.param->data.data(), bytes);
+    }
     code->weightSpecs.push_back({str(pp.layerPath), str(pp.param->name),
                                  int(pp.param->type.shape.size()),
                                  shape(std::vector<int64_t>(pp.param->type.shape.begin(),
                                                             pp.param->type.shape.end())),
                                  offsets[i]});
   }
+  if (!weightsFile.empty()) {
+    std::map<const Param *, const Layer *> owners;
+    ownersOf(*code->graph, owners);
+    for (auto &w : fromFile) {
+      auto it = owners.find(w.param);
+      w.owner = it != owners.end() ? it->second->describe() : "layer '" + w.layerPath + "'";
+    }
+    FGC_TRY(readWeightsInto(weightsFile, fromFile));
+  }
+  clock.lap(weightsFile.empty() ? "weight buffer" : "weights file");
   code->blobData = reinterpret_cast<const float *>(base);
   code->blobBytes = at;
 
@@ -150,7 +182,7 @@ Expected<std::shared_ptr<Code>> Code::build(std::unique_ptr<Graph> graph, Kernel
       code->gradientSlot.push_back(gradientSlot(g));
     code->gradientSlot.resize(p.params.size() + p.inputs.size(), -1);
   }
-  clock.lap("memory plan, tables");
+  clock.lap("tables");
   FGC_TRY(compileCode(*code, options));
   return code;
 }
@@ -159,7 +191,7 @@ namespace {
 
 // The pipeline of `fgc compile`: weights, passes, lowering, program passes; then LLVM.
 Expected<std::shared_ptr<Code>> buildCode(std::unique_ptr<Graph> graph, const Options &options,
-                                          const std::string &name,
+                                          const std::string &name, const std::string &weightsFile,
                                           std::chrono::steady_clock::time_point start,
                                           std::vector<std::pair<std::string, double>> phases) {
   PhaseClock clock(phases);
@@ -171,9 +203,11 @@ Expected<std::shared_ptr<Code>> buildCode(std::unique_ptr<Graph> graph, const Op
   if (options.learningRate > 0)
     (*g.training.mutable_optimizer()->mutable_attrs())["learning_rate"] =
         makeFloat(options.learningRate);
-  if (auto s = initializeWeights(g); !s)
-    return s.error().withContext(name);
-  clock.lap("weights");
+  if (weightsFile.empty()) { // from the model or the seed; else read in Code::build
+    if (auto s = initializeWeights(g); !s)
+      return s.error().withContext(name);
+    clock.lap("weights");
+  }
   auto schema = graphToModel(g, WeightsMode::None);
   if (!schema)
     return schema.error().withContext(name);
@@ -206,7 +240,7 @@ Expected<std::shared_ptr<Code>> buildCode(std::unique_ptr<Graph> graph, const Op
     return r.error().withContext(name);
   clock.lap("program passes");
   auto code = Code::build(std::move(graph), program.take(), std::move(modelSchema), options,
-                          std::move(phases));
+                          weightsFile, std::move(phases));
   if (!code)
     return code.error().withContext(name);
   (*code)->compileSeconds =
@@ -230,11 +264,27 @@ std::unique_ptr<Model> compile(const std::string &path, const Options &options) 
   auto start = std::chrono::steady_clock::now();
   std::vector<std::pair<std::string, double>> phases;
   PhaseClock clock(phases);
-  auto graph = loadGraph(path);
+  auto model = readModelFile(path);
+  if (!model)
+    raise(model.error());
+  BuildOptions bo;
+  bo.fileName = path;
+  bo.baseDir = std::filesystem::path(path).parent_path().string();
+  // Weights read straight into the weight buffer: the option's file instead of the model's
+  // own, or the model's weights_file (a saved model file names itself).
+  std::string weightsFile = options.weightsFile;
+  if (!weightsFile.empty())
+    model->clear_weights_file();
+  else if (!model->weights_file().empty())
+    weightsFile = model->weights_file().front() == '/' || bo.baseDir.empty()
+                      ? model->weights_file()
+                      : bo.baseDir + "/" + model->weights_file();
+  bo.skipWeights = !weightsFile.empty();
+  auto graph = buildGraph(*model, bo);
   if (!graph)
     raise(graph.error());
   clock.lap("load");
-  return modelOf(buildCode(graph.take(), options, path, start, std::move(phases)));
+  return modelOf(buildCode(graph.take(), options, path, weightsFile, start, std::move(phases)));
 }
 
 std::unique_ptr<Model> compile(const schema::Model &model, const Options &options,
@@ -242,13 +292,25 @@ std::unique_ptr<Model> compile(const schema::Model &model, const Options &option
   auto start = std::chrono::steady_clock::now();
   std::vector<std::pair<std::string, double>> phases;
   PhaseClock clock(phases);
+  // As above; the option's file replaces the model's weights_file in a copy.
+  schema::Model copy;
+  const schema::Model *m = &model;
+  std::string weightsFile = options.weightsFile;
+  if (weightsFile.empty()) {
+    weightsFile = model.weights_file();
+  } else if (!model.weights_file().empty()) {
+    copy = model;
+    copy.clear_weights_file();
+    m = &copy;
+  }
   BuildOptions bo;
   bo.fileName = name;
-  auto graph = buildGraph(model, bo);
+  bo.skipWeights = !weightsFile.empty();
+  auto graph = buildGraph(*m, bo);
   if (!graph)
     raise(graph.error());
   clock.lap("load");
-  return modelOf(buildCode(graph.take(), options, name, start, std::move(phases)));
+  return modelOf(buildCode(graph.take(), options, name, weightsFile, start, std::move(phases)));
 }
 
 std::unique_ptr<Model> compile(const keras::Model &model, const Options &options) {

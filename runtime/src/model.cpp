@@ -10,6 +10,7 @@
 #include "fgc/runtime/kernels.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -480,6 +481,23 @@ struct Weights::Mapping {
   }
 };
 
+namespace {
+
+void adviseHugePages(void *data, std::size_t bytes) {
+#if defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;
+  auto begin = reinterpret_cast<std::uintptr_t>(data);
+  std::uintptr_t first = (begin + huge - 1) / huge * huge, last = (begin + bytes) / huge * huge;
+  if (last > first)
+    ::madvise(reinterpret_cast<void *>(first), last - first, MADV_HUGEPAGE); // advice only
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
+} // namespace
+
 std::uint64_t Weights::nextVersion() {
   static std::atomic<std::uint64_t> counter{0};
   return ++counter;
@@ -491,7 +509,12 @@ float *Weights::mutableData(int i) {
     std::size_t total = 0;
     for (int k = 0; k < count_; ++k)
       total += specBytes(specs_[k]) / sizeof(float);
-    auto owned = std::make_shared<std::vector<float>>(total);
+    // Huge pages for the 2 MiB-aligned part (a page fault per 2 MiB, not per 4 KiB: on a VM
+    // first-touch faults can cost more than the copy), advised before the first write.
+    auto owned = std::make_shared<std::vector<float>>();
+    owned->reserve(total);
+    adviseHugePages(owned->data(), total * sizeof(float));
+    owned->resize(total);
     std::size_t at = 0;
     for (int k = 0; k < count_; ++k) {
       std::size_t n = specBytes(specs_[k]) / sizeof(float);

@@ -14,6 +14,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -241,4 +243,129 @@ TEST_CASE("the optimized LLVM module is written on request (dumpLlvmIr)", "[jit]
   CHECK(ir.find("define i32 @train_step(") != std::string::npos);
   CHECK(ir.find("@fgc_dense(") != std::string::npos);
   fs::remove(out);
+}
+
+namespace {
+
+bool hasPhase(const jit::Model &m, const std::string &name) {
+  for (const auto &[phase, seconds] : m.compilePhases())
+    if (phase == name)
+      return true;
+  return false;
+}
+
+size_t weightBytes(const jit::Model &m, int i) {
+  size_t n = sizeof(float);
+  for (int64_t d : m.weightShape(i))
+    n *= size_t(d);
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("a model built straight from a weights file (no initializers)", "[jit][weights]") {
+  // A model with nested models: weights keyed by layer path ("encoder/conv2d").
+  std::string file = std::string(FGC_SOURCE_DIR) + "/samples/conv_autoencoder/model.pbtxt";
+  auto seeded = jit::compile(file);
+  CHECK(hasPhase(*seeded, "weights"));
+  // Other weights than the seed's, saved as a weights file and a model file.
+  for (int i = 0; i < seeded->numWeights(); ++i) {
+    float *w = seeded->mutableWeightData(i);
+    for (size_t k = 0; k < weightBytes(*seeded, i) / sizeof(float); ++k)
+      w[k] = float(std::sin(double(1000 * i + int(k)))) * 0.2f;
+  }
+  fs::path dir = fs::temp_directory_path() / ("fgc_jit_weights_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string weights = (dir / "w.fgcw").string(), saved = (dir / "trained.fgcm").string();
+  seeded->save_weights(weights);
+  seeded->save(saved);
+  rt::Tensor x(rt::DType::Float32, {2, 28, 28, 1});
+  for (int64_t i = 0; i < x.size(); ++i)
+    x.data<float>()[i] = float((i * 7) % 17) / 17.0f;
+  auto want = seeded->predict(std::vector<rt::Tensor>{x});
+
+  auto check = [&](const jit::Model &m) {
+    REQUIRE(m.numWeights() == seeded->numWeights());
+    for (int i = 0; i < m.numWeights(); ++i) {
+      INFO(m.weightName(i));
+      CHECK(std::memcmp(m.weightData(i), seeded->weightData(i), weightBytes(m, i)) == 0);
+    }
+    auto got = const_cast<jit::Model &>(m).predict(std::vector<rt::Tensor>{x});
+    REQUIRE(got.size() == want.size());
+    CHECK(std::memcmp(got[0].raw(), want[0].raw(), want[0].bytes()) == 0);
+    // Read into the weight buffer; the seed's initializers never ran.
+    CHECK(hasPhase(m, "weights file"));
+    CHECK_FALSE(hasPhase(m, "weights"));
+  };
+  SECTION("Options::weightsFile") {
+    jit::Options o;
+    o.weightsFile = weights;
+    check(*jit::compile(file, o));
+    auto schema = readModelFile(file);
+    REQUIRE(schema);
+    check(*jit::compile(*schema, o));
+    // A fresh model of the same code starts from the file's weights too.
+    check(*jit::compile(file, o)->fresh());
+  }
+  SECTION("a model file naming its weights_file, and a saved model file") {
+    auto schema = readModelFile(file);
+    REQUIRE(schema);
+    schema->set_weights_file("w.fgcw"); // relative to the model file's folder
+    REQUIRE(writeModelFile((dir / "model.pbtxt").string(), *schema));
+    check(*jit::compile((dir / "model.pbtxt").string()));
+    check(*jit::compile(saved));
+  }
+  SECTION("the option replaces the model's own weights") {
+    jit::Options o;
+    o.weightsFile = weights;
+    auto schema = readModelFile(file);
+    REQUIRE(schema);
+    schema->set_weights_file("/nonexistent/other.fgcw");
+    check(*jit::compile(*schema, o));
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a weights file that does not fit is one error naming the file, layer and shapes",
+          "[jit][weights][errors]") {
+  std::string mnist = std::string(FGC_SOURCE_DIR) + "/samples/mnist_mlp/model.pbtxt";
+  fs::path dir = fs::temp_directory_path() / ("fgc_jit_badw_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  // Same layer names, other widths.
+  keras::clear_session();
+  auto in = keras::Input({784});
+  auto x = keras::layers::Dense(32, {.activation = "relu"})(in);
+  x = keras::layers::Dense(64, {.activation = "relu"})(x);
+  auto out = keras::layers::Dense(10)(x);
+  keras::Model narrow(in, out, "mnist_model");
+  std::string narrowWeights = (dir / "narrow.fgcw").string();
+  jit::compile(narrow)->save_weights(narrowWeights);
+  std::string otherWeights = (dir / "other.fgcw").string();
+  jit::compile(std::string(FGC_SOURCE_DIR) + "/samples/toy_resnet/model.pbtxt")
+      ->save_weights(otherWeights);
+
+  jit::Options o;
+  o.weightsFile = narrowWeights;
+  CHECK_THROWS_WITH(jit::compile(mnist, o),
+                    Catch::Contains(narrowWeights) && Catch::Contains("layer 'dense' (Dense)") &&
+                        Catch::Contains("(784, 32)") && Catch::Contains("(784, 64)"));
+  o.weightsFile = otherWeights;
+  CHECK_THROWS_WITH(jit::compile(mnist, o), Catch::Contains(otherWeights) &&
+                                                Catch::Contains("missing weight 'kernel'") &&
+                                                Catch::Contains("(784, 64)"));
+  o.weightsFile = mnist;
+  CHECK_THROWS_WITH(jit::compile(mnist, o), Catch::Contains("not an fgc weights file"));
+  o.weightsFile = (dir / "missing.fgcw").string();
+  CHECK_THROWS_WITH(jit::compile(mnist, o),
+                    Catch::Contains("missing.fgcw") && Catch::Contains("cannot open"));
+  // Truncated: the index is there, the data is not.
+  std::string truncated = (dir / "truncated.fgcw").string();
+  fs::copy_file(otherWeights, truncated);
+  fs::resize_file(truncated, 1000);
+  jit::Options t;
+  t.weightsFile = truncated;
+  CHECK_THROWS_WITH(jit::compile(std::string(FGC_SOURCE_DIR) + "/samples/toy_resnet/model.pbtxt",
+                                 t),
+                    Catch::Contains("truncated"));
+  fs::remove_all(dir);
 }

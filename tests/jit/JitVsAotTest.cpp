@@ -1,7 +1,9 @@
 // The two backends agree: the JIT and the generated C++ of the same model, at the same -O level,
 // on the same fixture inputs, give outputs within 1e-6 of each other (relative to the output's
 // largest magnitude; both call the same runtime kernels with the same arguments, so in practice
-// they are bit-identical). Built per sample beside its fixture runner (fgc_jit_twin).
+// they are bit-identical). Built per sample beside its fixture runner (fgc_jit_twin). The JIT
+// creates its weights from the seed as generated code does, except where FGC_JIT_WEIGHTS_FILE
+// names the generated code's weights file (VGG19: both read the same file).
 #include FGC_MODEL_HEADER
 
 #include "fgc/jit.h"
@@ -10,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -35,9 +38,16 @@ generated::Model makeAot() {
 } // namespace
 
 TEST_CASE("JIT and generated C++ agree", "[jit][aot]") {
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  };
   fgc::jit::Options options;
   options.optLevel = FGC_OPT_LEVEL;
+  options.weightsFile = FGC_JIT_WEIGHTS_FILE;
+  auto start = Clock::now();
   auto jit = fgc::jit::compile(FGC_MODEL_FILE, options);
+  std::printf("%s: JIT model created in %.0f ms\n", FGC_MODEL_NAME, ms(start));
   generated::Model aot = makeAot();
   REQUIRE(jit->numInputs() == generated::Model::kNumInputs);
   REQUIRE(jit->outputNames() == generated::Model::outputNames());
@@ -50,7 +60,13 @@ TEST_CASE("JIT and generated C++ agree", "[jit][aot]") {
     for (const auto &i : meta["input_details"])
       inputs.push_back(toTensor(
           fgc::runtime::readNpy((fs::path(dir) / i["file"].get<std::string>()).string())));
-    std::vector<fgc::rt::Tensor> a = aot.predict(inputs), j = jit->predict(inputs);
+    start = Clock::now();
+    std::vector<fgc::rt::Tensor> a = aot.predict(inputs);
+    double aotMs = ms(start);
+    start = Clock::now();
+    std::vector<fgc::rt::Tensor> j = jit->predict(inputs);
+    std::printf("%s: predict %.0f ms generated code, %.0f ms JIT\n", FGC_MODEL_NAME, aotMs,
+                ms(start));
     REQUIRE(a.size() == j.size());
     for (size_t o = 0; o < a.size(); ++o) {
       REQUIRE(a[o].shape() == j[o].shape());

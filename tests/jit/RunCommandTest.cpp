@@ -6,10 +6,12 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -134,6 +136,124 @@ TEST_CASE("fgc run fit, evaluate and the saved model", "[jit][run]") {
   INFO(after.err);
   REQUIRE(after.status == 0);
   CHECK(lossOf(after.out) < lossOf(before.out));
+  // The trained weights under the original model file: --weights-file reads them instead of
+  // creating the seed's.
+  Result viaWeights =
+      runFgc("run " + model + " evaluate" + data + " --verbose 0 --weights-file " + saved, t.path);
+  INFO(viaWeights.err);
+  REQUIRE(viaWeights.status == 0);
+  CHECK(viaWeights.out == after.out);
+}
+
+namespace {
+
+// --time-phases' report: the phases in order with their ms, the total and the phases' sum.
+struct PhaseReport {
+  std::vector<std::pair<std::string, double>> phases;
+  double total = -1, sum = -1;
+  bool has(const std::string &name) const {
+    return std::any_of(phases.begin(), phases.end(), [&](const auto &p) { return p.first == name; });
+  }
+};
+
+PhaseReport parsePhases(const std::string &err) {
+  PhaseReport r;
+  std::istringstream in(err);
+  std::string line;
+  std::getline(in, line);
+  REQUIRE(line.find("by phase (wall ms)") != std::string::npos);
+  while (std::getline(in, line)) {
+    // "  name with spaces      12.3"; the total adds "   (the phases add up to 12.0)".
+    auto note = line.find("   (the phases add up to ");
+    std::string row = line.substr(0, note);
+    auto cut = row.find_last_of(' ');
+    REQUIRE(cut != std::string::npos);
+    std::string name = row.substr(0, cut);
+    name = name.substr(name.find_first_not_of(' '));
+    name = name.substr(0, name.find_last_not_of(' ') + 1);
+    double ms = std::stod(row.substr(cut + 1));
+    if (name == "total") {
+      REQUIRE(note != std::string::npos);
+      r.total = ms;
+      r.sum = std::stod(line.substr(note + 25));
+    } else {
+      r.phases.emplace_back(name, ms);
+    }
+  }
+  return r;
+}
+
+void checkPhases(const PhaseReport &r, const std::vector<std::string> &expected) {
+  for (const auto &name : expected) {
+    INFO(name);
+    CHECK(r.has(name));
+  }
+  REQUIRE(r.total >= 0);
+  double sum = 0;
+  for (const auto &[name, ms] : r.phases) {
+    CHECK(ms >= 0);
+    sum += ms;
+  }
+  // The rows add up to the stated sum (each rounded to 0.1 ms) ...
+  CHECK(std::fabs(sum - r.sum) <= 0.05 * double(r.phases.size()) + 0.1);
+  // ... and the phases cover the total but for the moments between them.
+  CHECK(r.sum <= r.total + 0.1);
+  CHECK(r.total - r.sum <= std::max(0.05 * r.total, 10.0));
+}
+
+} // namespace
+
+TEST_CASE("fgc run --time-phases: where the time to the first result went", "[jit][run]") {
+  TempDir t;
+  std::string model = kSource + "/samples/mnist_mlp/model.pbtxt";
+  std::string input = " --input input_1=" + kSource + "/tests/fixtures/models/mnist_mlp/input_input_1.npy";
+  const std::vector<std::string> compile = {"load",         "schema",          "graph passes",
+                                            "lowering",     "program passes",  "memory plan",
+                                            "tables",       "LLVM IR",         "LLVM optimization",
+                                            "machine code", "read data"};
+  SECTION("predict, weights from the seed") {
+    Result r = runFgc("run " + model + input + " --output " + t.path.string() + " --time-phases",
+                      t.path);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    PhaseReport p = parsePhases(r.err);
+    checkPhases(p, compile);
+    CHECK(p.has("weights"));
+    CHECK(p.has("weight buffer"));
+    CHECK(p.has("first call (predict)"));
+    CHECK(p.phases.back().first == "first call (predict)");
+  }
+  SECTION("predict, weights from a file") {
+    std::string weights = (t.path / "w.fgcw").string();
+    REQUIRE(runFgc("convert " + model + " -o " + (t.path / "m.pbtxt").string() +
+                       " --weights-file " + weights,
+                   t.path)
+                .status == 0);
+    Result r = runFgc("run " + model + input + " --output " + t.path.string() +
+                          " --time-phases --weights-file " + weights,
+                      t.path);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    PhaseReport p = parsePhases(r.err);
+    checkPhases(p, compile);
+    CHECK(p.has("weights file"));
+    CHECK_FALSE(p.has("weights")); // no initializers ran
+    CHECK(p.has("first call (predict)"));
+  }
+  SECTION("fit: the first training step") {
+    std::vector<float> x(8 * 784, 0.5f), y(8, 3.0f);
+    std::string xs = (t.path / "x.npy").string(), ys = (t.path / "y.npy").string();
+    fgc::runtime::writeNpy(xs, x.data(), {8, 784});
+    fgc::runtime::writeNpy(ys, y.data(), {8});
+    Result r = runFgc("run " + model + " fit --x input_1=" + xs + " --y dense_2=" + ys +
+                          " --verbose 0 --time-phases",
+                      t.path);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    PhaseReport p = parsePhases(r.err);
+    checkPhases(p, {"training lowering", "LLVM IR", "machine code", "read data"});
+    CHECK(p.has("first call (trainStep)"));
+  }
 }
 
 TEST_CASE("fgc run: bad input is one error line, exit 1", "[jit][run][errors]") {

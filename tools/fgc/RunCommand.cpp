@@ -19,6 +19,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -125,18 +127,89 @@ std::vector<rt::Tensor> bindFiles(const std::vector<std::string> &bindings,
   return out;
 }
 
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The JIT model as the runtime's loops see it, timing the first call they make (predict,
+// trainStep or testStep: the one that sizes the arena and computes what derives from the
+// weights) for --time-phases.
+class FirstCallTimer : public rt::Trainable {
+public:
+  explicit FirstCallTimer(jit::Model &model) : model_(model) {}
+  std::vector<std::string> logNames() const override { return model_.logNames(); }
+  void trainStep(const rt::Tensor *x, const rt::Tensor *y, double *logs) override {
+    timed("trainStep", [&] { model_.trainStep(x, y, logs); });
+  }
+  void testStep(const rt::Tensor *x, const rt::Tensor *y, double *logs) override {
+    timed("testStep", [&] { model_.testStep(x, y, logs); });
+  }
+  void predictBatch(const rt::Tensor *x, rt::Tensor *outputs) override {
+    timed("predict", [&] { model_.predictBatch(x, outputs); });
+  }
+  int numOutputs() const override { return model_.numOutputs(); }
+  void save(const std::string &path) const override { model_.save(path); }
+  void setEpoch(int epochsCompleted) override { model_.setEpoch(epochsCompleted); }
+
+  const char *call = nullptr; // the first call's name, once made
+  double seconds = 0;
+  Clock::time_point end;      // when it returned
+
+private:
+  template <typename F> void timed(const char *name, F &&f) {
+    if (call) {
+      f();
+      return;
+    }
+    auto start = Clock::now();
+    f();
+    end = Clock::now();
+    seconds = std::chrono::duration<double>(end - start).count();
+    call = name;
+  }
+  jit::Model &model_;
+};
+
+// --time-phases: where the time to the first result went, on stderr.
+void printPhases(const jit::Model &model, double readSeconds, const FirstCallTimer &first,
+                 Clock::time_point start) {
+  std::vector<std::pair<std::string, double>> phases = model.compilePhases();
+  phases.emplace_back("read data", readSeconds);
+  if (first.call)
+    phases.emplace_back(fmt::format("first call ({})", first.call), first.seconds);
+  double sum = 0;
+  for (const auto &[name, seconds] : phases)
+    sum += seconds;
+  double total = first.call ? std::chrono::duration<double>(first.end - start).count()
+                            : secondsSince(start);
+  std::string out = fmt::format("fgc: time to the first result of '{}', by phase (wall ms):\n",
+                                model.name());
+  for (const auto &[name, seconds] : phases)
+    out += fmt::format("  {:<24}{:>10.1f}\n", name, 1e3 * seconds);
+  out += fmt::format("  {:<24}{:>10.1f}   (the phases add up to {:.1f})\n", "total", 1e3 * total,
+                     1e3 * sum);
+  std::fflush(stdout);
+  std::fputs(out.c_str(), stderr);
+}
+
 } // namespace
 
 int runModel(const RunOptions &o) {
+  auto start = Clock::now();
   jit::Options jo;
   jo.optLevel = o.optLevel;
   jo.disabledPasses = o.disabledPasses;
   jo.outputs = o.outputs;
   jo.dumpLlvmIr = o.dumpLlvmIr;
+  jo.weightsFile = o.weightsFile;
   jo.optimizer = o.optimizer;
   jo.learningRate = o.learningRate;
   jo.inferenceOnly = o.action == "predict";
   auto model = jit::compile(o.model, jo);
+  FirstCallTimer timed(*model);
+  auto readStart = Clock::now();
   if (!o.dumpLlvmIr.empty())
     fmt::print("wrote {}\n", o.dumpLlvmIr);
   if (o.verbose > 0)
@@ -152,8 +225,16 @@ int runModel(const RunOptions &o) {
   auto x = bindFiles(o.inputs, model->inputNames(), inShapes, indexInput, o.xScale,
                 o.action == "predict" ? "--input" : "--x", o.model, "input");
 
+  double readSeconds = secondsSince(readStart);
+  // After the run: the progress bar and the phases would interleave.
+  auto report = [&] {
+    if (o.timePhases)
+      printPhases(*model, readSeconds, timed, start);
+  };
+
   if (o.action == "predict") {
-    std::vector<rt::Tensor> y = rt::predict(*model, x, o.batchSize);
+    std::vector<rt::Tensor> y = rt::predict(timed, x, o.batchSize);
+    report();
     std::filesystem::create_directories(o.outputDir);
     for (size_t i = 0; i < y.size(); ++i) {
       std::string path = (std::filesystem::path(o.outputDir) /
@@ -185,13 +266,15 @@ int runModel(const RunOptions &o) {
   data.inputs = std::move(x);
   std::vector<bool> noIndices(lossNames.size(), false);
   data.targets = bindFiles(o.targets, lossNames, lossShapes, noIndices, 1.0, "--y", o.model, "output");
+  readSeconds = secondsSince(readStart);
   // Sparse labels: (N,) or (N, 1) for a (None, classes) output; the model checks the shapes.
   for (rt::Tensor &t : data.targets)
     if (t.shape().size() == 2 && t.shape()[1] == 1)
       t = adapt(std::move(t), {-1}, false, 1.0, "");
 
   if (o.action == "evaluate") {
-    rt::Logs logs = model->evaluate(data, o.batchSize, o.verbose);
+    rt::Logs logs = rt::evaluate(timed, data, o.batchSize, o.verbose);
+    report();
     for (const auto &name : model->logNames())
       fmt::print("{}: {:.6f}\n", name, logs.at(name));
     return 0;
@@ -209,7 +292,8 @@ int runModel(const RunOptions &o) {
     if (o.initialEpoch == 0)
       fo.initialEpoch = model->epoch();
   }
-  rt::History history = model->fit(data, fo);
+  rt::History history = rt::fit(timed, data, fo);
+  report();
   if (!o.historyCsv.empty())
     history.writeCsv(o.historyCsv);
   if (!o.saveTo.empty()) {

@@ -17,6 +17,7 @@ struct RunOptions {
   int optLevel = 2;
   std::vector<std::string> disabledPasses, outputs;
   std::string dumpLlvmIr, optimizer;
+  std::string weightsFile; // .fgcw or model file read straight into the weights (no seed init)
   double learningRate = 0;
   // Keras's fit / evaluate arguments (fgc::rt::FitOptions).
   int64_t batchSize = 32;
@@ -27,6 +28,9 @@ struct RunOptions {
   int initialEpoch = 0;
   int verbose = 1;
   std::string saveTo, resume, historyCsv;
+  // Print the time to the first result by phase (compilation, reading the data, the first
+  // call) to stderr.
+  bool timePhases = false;
 };
 
 // Runs the command; throws fgc::rt::Error (the caller prints `fgc: error: ...`).

@@ -457,6 +457,12 @@ int main(int argc, char **argv) {
   run->add_option("--optimizer", ro.optimizer, "Override the model's optimizer");
   run->add_option("--learning-rate", ro.learningRate, "Override the optimizer's learning rate");
   run->add_option("--dump-llvm-ir", ro.dumpLlvmIr, "Write the optimized LLVM module to FILE");
+  run->add_flag("--time-phases", ro.timePhases,
+                "Print where the time to the first result went (compile phases, reading the "
+                "data, the first call) to stderr");
+  run->add_option("--weights-file", ro.weightsFile,
+                  "Take the weights from this .fgcw weights file or saved model file, read "
+                  "straight into the model (no initialization from the seed)");
 
   for (CLI::App *sub : {summary, plot, check, convert, exportWeights, compile})
     sub->add_option("--keras-weights", kerasWeights,

@@ -41,6 +41,12 @@ struct Options {
   std::string optimizer;                    // override the training config's optimizer
   double learningRate = 0;                  // > 0: override the learning rate
   std::string dumpLlvmIr;                   // write the optimized LLVM module to this file
+  // The weights: a .fgcw weights file or a saved model file, read straight into the model's
+  // weight buffer (huge pages where the system allows). The seed's initializers do not run and
+  // the model's own weights (inline or its weights_file) are not read. A model file that names
+  // a weights_file, or is itself a saved model file, has its weights read the same way without
+  // this option.
+  std::string weightsFile;
   // LLVM: 0 no IR passes; 1 the glue pipeline (SROA, EarlyCSE, InstCombine, SimplifyCFG), both
   // with fast instruction selection; 2 / 3 LLVM's O2 / O3 pipelines and code generators. The
   // glue only calls kernels: 1 runs as fast as 2 and compiles ~4x faster.
@@ -74,9 +80,10 @@ public:
   double compileSeconds() const;
   // Of which LLVM (building, optimizing and compiling the IR).
   double llvmSeconds() const;
-  // Where compileSeconds went, phase by phase in order: load, weights (initializers or file),
-  // schema, graph passes, lowering, training lowering, program passes, memory plan, LLVM IR,
-  // LLVM optimization, machine code.
+  // Where compileSeconds went, phase by phase in order: load, weights (the initializers; absent
+  // when the weights come from a file), schema, graph passes, lowering, training lowering,
+  // program passes, memory plan, weight buffer (copied from the model) or weights file (read
+  // into it), tables, LLVM IR, LLVM target, LLVM optimization, machine code.
   const std::vector<std::pair<std::string, double>> &compilePhases() const;
 
   // Inputs in the model's input order; outputs resized and overwritten (no allocation once
