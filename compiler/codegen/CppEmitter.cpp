@@ -623,6 +623,14 @@ private:
     return base + "_s" + std::to_string(step);
   }
 
+  static bool hasLoop(const std::vector<Step> &steps) {
+    for (const Step &st : steps)
+      for (const KernelCall &k : st.calls)
+        if (k.loop != KernelCall::Loop::None)
+          return true;
+    return false;
+  }
+
   // Whether any kernel call of `steps` reads or writes buffer `id` (structs and lists too).
   static bool mentions(const std::vector<Step> &steps, int id) {
     std::vector<int> ids;
@@ -969,6 +977,8 @@ private:
     s << "#include <fgc/runtime/kernels.h>\n";
     if (p_.training)
       s << "#include <fgc/runtime/grad.h>\n#include <fgc/runtime/optim.h>\n";
+    else if (hasLoop(p_.steps)) // a loop writes its steps' slices with fgc_slice_backward
+      s << "#include <fgc/runtime/grad.h>\n";
     if (p_.training && !p_.schedule.className.empty())
       s << "#include <fgc/runtime/schedule.h>\n";
     s << "\n#include <algorithm>\n#include <cstddef>\n#include <limits>\n\n";

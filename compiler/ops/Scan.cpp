@@ -169,17 +169,19 @@ KernelCall copy(const LowerContext &ctx, int from, int to, const SymSize &n) {
 KernelCall fill(const LowerContext &ctx, int to, const SymSize &n) {
   return kernel("fgc_fill", {ctx.buf(to), ctx.f32(0.0), ctx.size(n)});
 }
-// x[:, t] of x (outer, steps, inner) into `to`, and its inverse.
+// x[:, t] of x (outer, steps, inner) into `to`.
 KernelCall take(const LowerContext &ctx, int from, int to, const SymSize &outer,
                 const SymSize &steps, const SymSize &inner) {
   return kernel("fgc_slice", {ctx.buf(from), ctx.buf(to), ctx.size(outer), ctx.size(steps),
                               ctx.size(inner), loopIndex(), ctx.i64(1)});
 }
+// `from` added into x[:, t] of x (outer, steps, inner): the slice's gradient kernel, accumulating
+// (the runtime has no other strided write); writing every step this way needs x zeroed first.
 KernelCall put(const LowerContext &ctx, int from, int to, const SymSize &outer,
-               const SymSize &steps, const SymSize &inner, bool accumulate) {
-  return kernel("fgc_slice_assign", {ctx.buf(from), ctx.buf(to), ctx.size(outer),
-                                     ctx.size(steps), ctx.size(inner), loopIndex(), ctx.i64(1),
-                                     ctx.i64(accumulate ? 1 : 0)});
+               const SymSize &steps, const SymSize &inner) {
+  return kernel("fgc_slice_backward", {ctx.buf(from), ctx.buf(to), ctx.size(outer),
+                                       ctx.size(steps), ctx.size(inner), loopIndex(), ctx.i64(1),
+                                       ctx.i64(1 /* FGC_GRAD_ACCUMULATE_INPUT */)});
 }
 
 // The forward loop; in training it also keeps the state entering each step.
@@ -211,13 +213,15 @@ Status lowerScan(LowerContext &ctx) {
     std::vector<Dim> shape = g.state;
     shape.insert(shape.begin(), ctx.inShape(1)[1]);
     states = ctx.newBuffer("states", schema::FLOAT32, shape);
-    step.push_back(put(ctx, state, states, SymSize::constant(1), g.steps, g.stateSize, false));
+    ctx.call(fill(ctx, states, g.steps * g.stateSize));
+    step.push_back(put(ctx, state, states, SymSize::constant(1), g.steps, g.stateSize));
   }
   step.push_back(take(ctx, ctx.input(1), x, g.batch, g.steps, g.xInner));
   for (KernelCall &c : f->calls)
     step.push_back(std::move(c));
-  step.push_back(put(ctx, y, ctx.output(1), g.batch, g.steps, g.yInner, false));
+  step.push_back(put(ctx, y, ctx.output(1), g.batch, g.steps, g.yInner));
   step.push_back(copy(ctx, newState, state, g.stateSize));
+  ctx.call(fill(ctx, ctx.output(1), g.batch * g.steps * g.yInner));
   ctx.call(copy(ctx, ctx.input(0), state, g.stateSize));
   for (KernelCall &c : loop(ctx, g.steps, false, std::move(step)))
     ctx.call(std::move(c));
@@ -258,6 +262,8 @@ Status scanGradient(LowerContext &ctx) {
   ctx.call(dFinal >= 0 ? copy(ctx, dFinal, dState, g.stateSize) : fill(ctx, dState, g.stateSize));
   if (dX >= 0 && !b->written[1])
     ctx.call(fill(ctx, dX, SymSize::product(g.xt, 0, g.xt.size())));
+  if (dSeq >= 0 && ctx.inFlag(1) == 0)
+    ctx.call(fill(ctx, dSeq, g.batch * g.steps * g.xInner));
   std::vector<KernelCall> step;
   step.push_back(take(ctx, states, state, SymSize::constant(1), g.steps, g.stateSize));
   step.push_back(take(ctx, ctx.input(1), x, g.batch, g.steps, g.xInner));
@@ -268,7 +274,7 @@ Status scanGradient(LowerContext &ctx) {
   for (KernelCall &c : b->calls)
     step.push_back(std::move(c));
   if (dSeq >= 0)
-    step.push_back(put(ctx, dX, dSeq, g.batch, g.steps, g.xInner, ctx.inFlag(1) != 0));
+    step.push_back(put(ctx, dX, dSeq, g.batch, g.steps, g.xInner));
   step.push_back(b->written[0] ? copy(ctx, dStateIn, dState, g.stateSize)
                                : fill(ctx, dState, g.stateSize));
   for (KernelCall &c : loop(ctx, g.steps, true, std::move(step)))

@@ -72,29 +72,6 @@ int fgc_slice(const float *x, float *y, int64_t outer, int64_t n, int64_t inner,
   return FGC_OK;
 }
 
-int fgc_slice_assign(const float *x, float *y, int64_t outer, int64_t n, int64_t inner,
-                     int64_t start, int64_t size, int64_t accumulate) {
-  constexpr const char *Name = "fgc_slice_assign";
-  FGC_CHECK_PTR(Name, x);
-  FGC_CHECK_PTR(Name, y);
-  if (int s = checkAxisView(Name, outer, n, inner); s != FGC_OK)
-    return s;
-  if (start < 0 || size < 1 || start + size > n)
-    return fail(FGC_ERR_INVALID_ARGUMENT, "%s: [%lld, %lld) is not within an axis of %lld", Name,
-                static_cast<long long>(start), static_cast<long long>(start + size),
-                static_cast<long long>(n));
-  for (int64_t o = 0; o < outer; ++o) {
-    const float *src = x + o * size * inner;
-    float *dst = y + (o * n + start) * inner;
-    if (accumulate)
-      for (int64_t i = 0; i < size * inner; ++i)
-        dst[i] += src[i];
-    else
-      std::memcpy(dst, src, sizeof(float) * size_t(size * inner));
-  }
-  return FGC_OK;
-}
-
 int fgc_reduce(fgc_reduce_op op, const float *x, float *y, int64_t outer, int64_t n,
                int64_t inner) {
   constexpr const char *Name = "fgc_reduce";

@@ -435,10 +435,6 @@ int fgc_binary(fgc_binary_op op, const float *a, int64_t a_count, const float *b
 /* x viewed as (outer, n, inner): y (outer, size, inner) = x[:, start:start + size, :]. */
 int fgc_slice(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int64_t start,
               int64_t size);
-/* The inverse (Scan's per-step outputs): y viewed as (outer, n, inner), y[:, start:start + size, :]
- * = x (outer, size, inner), or += x when accumulate is non-zero; the rest of y is untouched. */
-int fgc_slice_assign(const float *x, float *y, int64_t outer, int64_t n, int64_t inner,
-                     int64_t start, int64_t size, int64_t accumulate);
 
 typedef enum fgc_reduce_op {
   FGC_REDUCE_SUM = 0,
