@@ -257,6 +257,46 @@ TEST_CASE("ScanRNN's gradients (backpropagation through time) against finite dif
   CHECK(checked > 150);
 }
 
+TEST_CASE("ScanRNN's gradient with respect to the sequence (JIT) against finite differences",
+          "[custom][scan][jit]") {
+  // dLoss/dx through every step's slice of the sequence; eps and tolerance as above.
+  registerScanRNN();
+  const fs::path dir = kFixtures / "scan_rnn_t7";
+  auto x = tensor(dir / "input.npy"), t = tensor(dir / "target.npy");
+  auto tv = floats(dir / "target.npy");
+  fgc::jit::Options o;
+  o.inputGradients = true;
+  auto trained = fgc::jit::compile(kModel, o);
+  std::vector<double> logs(trained->logNames().size());
+  trained->trainStep(&x, &t, logs.data());
+  const float *g = trained->inputGradientData(0);
+  REQUIRE(g != nullptr);
+  fgc::jit::Options inference;
+  inference.inferenceOnly = true;
+  auto m = fgc::jit::compile(kModel, inference);
+  auto loss = [&](const fgc::rt::Tensor &in) {
+    auto y = m->predict(std::vector<fgc::rt::Tensor>{in});
+    const float *p = y[0].data<float>();
+    double s = 0;
+    for (size_t i = 0; i < tv.size(); ++i)
+      s += (double(p[i]) - tv[i]) * (double(p[i]) - tv[i]);
+    return s / double(tv.size());
+  };
+  double scale = 0;
+  for (int64_t k = 0; k < x.size(); ++k)
+    scale = std::max(scale, std::fabs(double(g[k])));
+  REQUIRE(scale > 0);
+  const double eps = 1e-2;
+  for (int64_t k = 0; k < x.size(); ++k) {
+    fgc::rt::Tensor up = x, down = x;
+    up.data<float>()[k] += float(eps);
+    down.data<float>()[k] -= float(eps);
+    double numeric = (loss(up) - loss(down)) / (2 * eps);
+    INFO("input [" << k << "]: backward " << g[k] << ", numeric " << numeric);
+    REQUIRE(std::fabs(numeric - g[k]) <= 1e-3 * scale + 1e-4);
+  }
+}
+
 TEST_CASE("ScanRNN trains on batches of different lengths (SGD, generated and JIT)",
           "[custom][scan][jit]") {
   registerScanRNN();
