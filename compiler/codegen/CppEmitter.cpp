@@ -102,6 +102,7 @@ private:
   const CppOptions &o_;
   MemoryPlan predictPlan_, trainPlan_;
   std::string ns_, cls_;
+  mutable int loopDepth_ = 0; // loops open around the call being printed (Scan)
   std::vector<size_t> offsets_; // byte offset of each parameter in the blob
   std::string blob_;            // the weights, laid out at offsets_
 
@@ -601,6 +602,7 @@ private:
     case Arg::Kind::SizeList:
     case Arg::Kind::FloatList: return hoisted.at(&a);
     case Arg::Kind::Function: return a.enumName;
+    case Arg::Kind::LoopIndex: return fmt::format("t{}", loopDepth_ - 1);
     }
     return "";
   }
@@ -619,6 +621,14 @@ private:
     if (st.calls.size() > 1)
       base += "_" + std::to_string(call);
     return base + "_s" + std::to_string(step);
+  }
+
+  static bool hasLoop(const std::vector<Step> &steps) {
+    for (const Step &st : steps)
+      for (const KernelCall &k : st.calls)
+        if (k.loop != KernelCall::Loop::None)
+          return true;
+    return false;
   }
 
   // Whether any kernel call of `steps` reads or writes buffer `id` (structs and lists too).
@@ -851,8 +861,34 @@ private:
       s << "\n  // " << st.comment << "\n";
       if (st.calls.empty())
         s << "  //   a view: no computation\n";
+      std::ostringstream out; // one call, indented by the loops around it
+      auto flush = [&] {
+        std::string text = out.str(), pad(size_t(2 * loopDepth_), ' ');
+        for (size_t at = 0; at < text.size();) {
+          size_t end = text.find('\n', at);
+          s << pad << text.substr(at, end - at + 1);
+          at = end + 1;
+        }
+        out.str("");
+      };
       for (size_t c = 0; c < st.calls.size(); ++c) {
         const KernelCall &k = st.calls[c];
+        if (k.loop == KernelCall::Loop::Begin) {
+          std::string t = fmt::format("t{}", loopDepth_), n = sizeExpr(k.args[0].size);
+          if (k.reverse)
+            out << fmt::format("  for (int64_t {0} = {1} - 1; {0} >= 0; --{0}) {{\n", t, n);
+          else
+            out << fmt::format("  for (int64_t {0} = 0; {0} < {1}; ++{0}) {{\n", t, n);
+          flush();
+          ++loopDepth_;
+          continue;
+        }
+        if (k.loop == KernelCall::Loop::End) {
+          --loopDepth_;
+          out << "  }\n";
+          flush();
+          continue;
+        }
         std::map<const Arg *, std::string> hoisted;
         std::string sName = structName(steps, i, c);
         for (size_t a = 0; a < k.args.size(); ++a) {
@@ -863,21 +899,21 @@ private:
             for (int id : arg.buffers)
               items += (items.empty() ? "" : ", ") +
                        (id >= 0 ? p_.buffers[size_t(id)].name : std::string("nullptr"));
-            s << fmt::format("  {} *const {}[] = {{{}}};\n",
-                             arg.mutableList ? "float" : "const float", name, items);
+            out << fmt::format("  {} *const {}[] = {{{}}};\n",
+                               arg.mutableList ? "float" : "const float", name, items);
             hoisted[&arg] = name;
           } else if (arg.kind == Arg::Kind::SizeList || arg.kind == Arg::Kind::IntList) {
             std::string items;
             for (const auto &sz : arg.sizes)
               items += (items.empty() ? "" : ", ") + sizeExpr(sz);
-            s << fmt::format("  const {} {}[] = {{{}}};\n",
-                             arg.kind == Arg::Kind::IntList ? "int" : "int64_t", name, items);
+            out << fmt::format("  const {} {}[] = {{{}}};\n",
+                               arg.kind == Arg::Kind::IntList ? "int" : "int64_t", name, items);
             hoisted[&arg] = name;
           } else if (arg.kind == Arg::Kind::FloatList) {
             std::string items;
             for (double v : arg.floats)
               items += (items.empty() ? "" : ", ") + doubleLiteral(v);
-            s << fmt::format("  const double {}[] = {{{}}};\n", name, items);
+            out << fmt::format("  const double {}[] = {{{}}};\n", name, items);
             hoisted[&arg] = name;
           }
         }
@@ -885,8 +921,9 @@ private:
         for (const Arg &arg : k.args)
           args += (args.empty() ? "" : ", ") + argText(arg, sName, hoisted);
         if (auto sc = slotOfScratch.find({i, c}); sc != slotOfScratch.end())
-          s << fmt::format("  scratch = reinterpret_cast<float *>(arena + at[{}]);\n", sc->second);
-        s << fmt::format("  check({}({}), \"{}\");\n", k.function, args, st.layerName);
+          out << fmt::format("  scratch = reinterpret_cast<float *>(arena + at[{}]);\n", sc->second);
+        out << fmt::format("  check({}({}), \"{}\");\n", k.function, args, st.layerName);
+        flush();
       }
     }
     if (training) {
@@ -940,6 +977,8 @@ private:
     s << "#include <fgc/runtime/kernels.h>\n";
     if (p_.training)
       s << "#include <fgc/runtime/grad.h>\n#include <fgc/runtime/optim.h>\n";
+    else if (hasLoop(p_.steps)) // a loop writes its steps' slices with fgc_slice_backward
+      s << "#include <fgc/runtime/grad.h>\n";
     if (p_.training && !p_.schedule.className.empty())
       s << "#include <fgc/runtime/schedule.h>\n";
     s << "\n#include <algorithm>\n#include <cstddef>\n#include <limits>\n\n";

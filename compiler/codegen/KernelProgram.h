@@ -38,6 +38,7 @@ struct Arg {
     FloatList, // `floats`: a double array (an opaque op's attributes)
     Function,  // the address of the C function `enumName`, int32_t(const void *): a custom kernel
                // the application (or, for the JIT, the process) defines
+    LoopIndex, // the index of the innermost enclosing loop's current iteration (int64_t)
   };
   Kind kind = Kind::Null;
   int buffer = -1;
@@ -94,6 +95,15 @@ struct KernelCall {
   // that may share memory with an input of the same size whose last use is this call (memory
   // planning decides). -1: the output needs memory of its own.
   int inPlaceOutput = -1;
+  // Control flow (Scan): a call with `loop` set is no kernel call. LoopBegin opens a loop of
+  // args[0] (a Size) iterations over the calls up to the matching LoopEnd, in the same step;
+  // the index counts up from 0, or down from args[0] - 1 when `reverse`, and the calls inside
+  // read it as Arg::Kind::LoopIndex. Both markers list (args[1], a BufferList) every buffer the
+  // loop's calls use, so that liveness keeps them alive over the whole loop and no pass takes a
+  // use inside it for a last use.
+  enum class Loop { None, Begin, End };
+  Loop loop = Loop::None;
+  bool reverse = false;
 };
 
 // One layer call: its calls and what to print above them.

@@ -181,6 +181,10 @@ int LowerContext::dOut(size_t i) const {
   return it->second;
 }
 
+bool LowerContext::inputNeedsGrad(size_t i) const {
+  return grad_ && grad_->needsGrad.count(aliasRoot(program_, inputs_[i])) > 0;
+}
+
 int LowerContext::dIn(size_t i) {
   int root = aliasRoot(program_, inputs_[i]);
   if (!grad_->needsGrad.count(root))
@@ -259,9 +263,16 @@ std::string identifier(const std::string &s) {
   return out;
 }
 
-class Lowerer {
+class Lowerer : public BodyLowering {
 public:
   Lowerer(KernelProgram &p, bool training) : p_(p), training_(training) {}
+
+  Expected<Forward> forward(const Graph &body, const std::string &path,
+                            const std::vector<int> &inputs,
+                            const std::vector<bool> &needsGrad) override;
+  Expected<Backward> backward(int id, const std::vector<int> &outputGrads,
+                              const std::vector<int> &inputGrads,
+                              const std::vector<bool> &accumulate) override;
 
   Status run(const Graph &g) {
     p_.modelName = g.name;
@@ -326,11 +337,22 @@ private:
   };
   std::vector<std::unique_ptr<Record>> records_;
   std::set<std::string> names_;
+  // Loop bodies lowered for training: their records and their input / output buffers.
+  struct Body {
+    std::vector<std::unique_ptr<Record>> records;
+    std::vector<int> inputs, outputs;
+    std::vector<int> copiedFrom; // per output: the buffer it is a copy of, or -1
+    std::vector<KernelCall> calls;
+  };
+  std::vector<Body> bodies_;
+  std::vector<Step> *stepsOverride_ = nullptr; // where a body's steps go while it is lowered
 
-  std::vector<Step> &steps() { return training_ ? p_.trainSteps : p_.steps; }
+  std::vector<Step> &steps() {
+    return stepsOverride_ ? *stepsOverride_ : training_ ? p_.trainSteps : p_.steps;
+  }
   Status bindTrainingInputs(const Graph &g, std::map<const Value *, int> &values);
   Status lowerLosses(const Graph &g, const std::map<const Value *, int> &values);
-  Status lowerBackward();
+  Status lowerBackward(std::vector<std::unique_ptr<Record>> &records);
   Status lowerUpdates();
   KernelCall call(const std::string &fn, std::vector<Arg> args) {
     KernelCall c;
@@ -449,6 +471,7 @@ private:
         return Error::format("{}: fgc cannot compile this layer class yet", layer.describe());
       const std::vector<int> &ps = params(layer, path);
       LowerContext ctx(p_, op, ins, outs, ps, path, symbols);
+      ctx.setBodies(this);
       if (training_) {
         records_.push_back(std::make_unique<Record>(Record{&op, ins, outs, ps, path, {}}));
         ctx.setTraining(&grad_, &records_.back()->saved);
@@ -562,7 +585,7 @@ Status Lowerer::runTraining(const Graph &g) {
   std::map<Dim, Dim> identity;
   FGC_TRY(lowerGraph(g, "", identity, values));
   FGC_TRY(lowerLosses(g, values));
-  FGC_TRY(lowerBackward());
+  FGC_TRY(lowerBackward(records_));
   FGC_TRY(lowerUpdates());
   // Where the gradients are after a step (the generated gradient accessors).
   auto written = [&](int forward) {
@@ -781,8 +804,8 @@ Status Lowerer::lowerLosses(const Graph &g, const std::map<const Value *, int> &
   return Status::ok();
 }
 
-Status Lowerer::lowerBackward() {
-  for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
+Status Lowerer::lowerBackward(std::vector<std::unique_ptr<Record>> &records) {
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {
     Record &r = **it;
     const Layer &layer = *r.op->layer;
     if (layer.def->view)
@@ -799,6 +822,7 @@ Status Lowerer::lowerBackward() {
                            layer.describe());
     LowerContext ctx(p_, *r.op, r.ins, r.outs, r.params, r.path, {});
     ctx.setTraining(&grad_, &r.saved);
+    ctx.setBodies(this);
     FGC_TRY(layer.def->gradient(ctx));
     Step step;
     step.layerName = r.path;
@@ -810,6 +834,154 @@ Status Lowerer::lowerBackward() {
     steps().push_back(std::move(step));
   }
   return Status::ok();
+}
+
+// --- loop bodies ------------------------------------------------------------------------------
+
+Expected<BodyLowering::Forward> Lowerer::forward(const Graph &body, const std::string &path,
+                                                 const std::vector<int> &inputs,
+                                                 const std::vector<bool> &needsGrad) {
+  if (body.inputs.size() != inputs.size())
+    return Error::format("{}: its body takes {} inputs, the lowering binds {}", path,
+                         body.inputs.size(), inputs.size());
+  std::map<const Value *, int> values;
+  std::map<Dim, Dim> symbols;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    values[body.inputs[i]] = inputs[i];
+    const auto &declared = body.inputs[i]->type.shape;
+    const auto &given = p_.buffers[size_t(inputs[i])].shape;
+    for (size_t k = 0; k < declared.size() && k < given.size(); ++k)
+      if (isDynamic(declared[k]))
+        symbols[declared[k]] = given[k];
+    if (training_ && i < needsGrad.size() && needsGrad[i])
+      grad_.needsGrad.insert(root(inputs[i]));
+  }
+  // The body's steps and records go aside, to be flattened into the op's calls.
+  std::vector<Step> bodySteps;
+  std::vector<Step> *savedOverride = stepsOverride_;
+  stepsOverride_ = &bodySteps;
+  std::vector<std::unique_ptr<Record>> outer;
+  std::swap(outer, records_);
+  Status st = lowerGraph(body, path + "/", symbols, values);
+  std::swap(outer, records_); // `outer` now holds the body's records
+  stepsOverride_ = savedOverride;
+  FGC_TRY(st);
+  Forward f;
+  for (Step &step : bodySteps)
+    for (KernelCall &c : step.calls)
+      f.calls.push_back(std::move(c));
+  std::vector<int> copiedFrom;
+  // Outputs that are an input or another output (a state returned unchanged) get a copy.
+  std::set<int> taken;
+  for (int id : inputs)
+    taken.insert(root(id));
+  for (size_t k = 0; k < body.outputs.size(); ++k) {
+    int id = values.at(body.outputs[k]);
+    const Buffer &r = p_.buffers[size_t(root(id))];
+    if (taken.insert(root(id)).second && r.kind == Buffer::Kind::Activation) {
+      f.outputs.push_back(root(id));
+      copiedFrom.push_back(-1);
+      continue;
+    }
+    Buffer b = p_.buffers[size_t(root(id))];
+    b.kind = Buffer::Kind::Activation;
+    b.aliasOf = -1;
+    b.index = 0;
+    b.name = unique(identifier(path) + "_body_out" + std::to_string(k));
+    b.description = path + " body output " + std::to_string(k) + " " + shapeToString(b.shape);
+    int copy = add(b);
+    Arg from, to, n;
+    from.kind = to.kind = Arg::Kind::Buffer;
+    from.buffer = root(id);
+    to.buffer = copy;
+    n.kind = Arg::Kind::Size;
+    n.size = b.elements();
+    f.calls.push_back(call("fgc_copy", {from, to, n}));
+    if (training_ && grad_.needsGrad.count(root(id)))
+      grad_.needsGrad.insert(copy);
+    taken.insert(copy);
+    f.outputs.push_back(copy);
+    copiedFrom.push_back(root(id));
+  }
+  if (training_) {
+    Body saved;
+    saved.records = std::move(outer);
+    saved.inputs = inputs;
+    saved.outputs = f.outputs;
+    saved.copiedFrom = copiedFrom;
+    saved.calls = f.calls;
+    bodies_.push_back(std::move(saved));
+    f.id = int(bodies_.size()) - 1;
+  }
+  return f;
+}
+
+Expected<BodyLowering::Backward> Lowerer::backward(int id, const std::vector<int> &outputGrads,
+                                                   const std::vector<int> &inputGrads,
+                                                   const std::vector<bool> &accumulate) {
+  if (!training_ || id < 0 || size_t(id) >= bodies_.size())
+    return Error("internal: backward of a loop body that was not lowered for training");
+  Body &body = bodies_[size_t(id)];
+  // The body's own gradient bookkeeping: its gradients start afresh in every iteration, bound
+  // to the op's buffers at its outputs and inputs.
+  GradState g;
+  g.needsGrad = grad_.needsGrad;
+  g.paramGrad = grad_.paramGrad;
+  for (const auto &[param, buffer] : grad_.paramGrad)
+    if (grad_.written.count(buffer))
+      g.written.insert(buffer);
+  for (size_t k = 0; k < body.outputs.size() && k < outputGrads.size(); ++k)
+    if (outputGrads[k] >= 0) {
+      g.gradOf[root(body.outputs[k])] = outputGrads[k];
+      g.written.insert(outputGrads[k]);
+    }
+  for (size_t i = 0; i < body.inputs.size() && i < inputGrads.size(); ++i)
+    if (inputGrads[i] >= 0) {
+      g.gradOf[root(body.inputs[i])] = inputGrads[i];
+      if (accumulate[i])
+        g.written.insert(inputGrads[i]);
+    }
+  std::swap(g, grad_);
+  // The copies forward() made of outputs first: their gradients go to what they copied.
+  std::vector<KernelCall> copies;
+  for (size_t k = 0; k < body.outputs.size() && k < outputGrads.size(); ++k) {
+    int from = body.copiedFrom[k], dk = outputGrads[k];
+    if (from < 0 || dk < 0 || !grad_.needsGrad.count(from))
+      continue;
+    int gf = gradientBuffer(p_, grad_, from);
+    Arg a, b, n, one;
+    a.kind = b.kind = Arg::Kind::Buffer;
+    a.buffer = dk;
+    b.buffer = gf;
+    n.kind = Arg::Kind::Size;
+    n.size = p_.buffers[size_t(from)].elements();
+    one.kind = Arg::Kind::Float;
+    one.floatValue = 1.0;
+    copies.push_back(grad_.written.count(gf) ? call("fgc_scale_add", {a, one, b, n})
+                                             : call("fgc_copy", {a, b, n}));
+    grad_.written.insert(gf);
+  }
+  std::vector<Step> bodySteps;
+  std::vector<Step> *savedOverride = stepsOverride_;
+  stepsOverride_ = &bodySteps;
+  Status st = lowerBackward(body.records);
+  stepsOverride_ = savedOverride;
+  std::swap(g, grad_);
+  FGC_TRY(st);
+  for (const auto &[param, buffer] : g.paramGrad)
+    if (g.written.count(buffer)) {
+      grad_.paramGrad[param] = buffer;
+      grad_.written.insert(buffer);
+    }
+  Backward b;
+  b.forward = body.calls;
+  b.calls = std::move(copies);
+  for (Step &step : bodySteps)
+    for (KernelCall &c : step.calls)
+      b.calls.push_back(std::move(c));
+  for (size_t i = 0; i < inputGrads.size(); ++i)
+    b.written.push_back(inputGrads[i] >= 0 && g.written.count(inputGrads[i]) > 0);
+  return b;
 }
 
 // A learning-rate schedule as Keras serializes it in the optimizer's config:

@@ -21,6 +21,39 @@ struct GradState {
   std::map<const Param *, int> paramGrad;
 };
 
+// Lowering a graph inside one op's calls: a Scan's body, run once per loop iteration. The
+// lowering driver implements it and hands it to ops through LowerContext::bodies().
+class BodyLowering {
+public:
+  struct Forward {
+    std::vector<KernelCall> calls;
+    // The buffers holding the body's outputs after the calls: distinct buffers of the body's
+    // own, never one of its inputs.
+    std::vector<int> outputs;
+    int id = -1; // a training forward's number, for backward()
+  };
+  struct Backward {
+    // The forward's calls again, to run before `calls` in each iteration: they recompute the
+    // values the backward reads from the step's saved inputs.
+    std::vector<KernelCall> forward;
+    std::vector<KernelCall> calls;
+    std::vector<bool> written; // per input: whether the calls write its gradient
+  };
+  virtual ~BodyLowering() = default;
+  // The calls of `body` (its layers under `path`/) with its inputs bound to `inputs`. In a
+  // training program the body runs in training mode, and `needsGrad[i]` says whether input i
+  // needs a gradient.
+  virtual Expected<Forward> forward(const Graph &body, const std::string &path,
+                                    const std::vector<int> &inputs,
+                                    const std::vector<bool> &needsGrad) = 0;
+  // The backward of training forward `id`, reading the values its calls left: from the output
+  // gradients (-1: none) to the input gradients (-1: not wanted), each overwritten or, where
+  // `accumulate[i]`, added to.
+  virtual Expected<Backward> backward(int id, const std::vector<int> &outputGrads,
+                                      const std::vector<int> &inputGrads,
+                                      const std::vector<bool> &accumulate) = 0;
+};
+
 // What an op's lowering sees and produces.
 class LowerContext {
 public:
@@ -79,6 +112,9 @@ public:
   // Backward: the gradient of output i (-1 when none reaches it), the gradient buffer to write
   // for input i (-1 when the input needs none), and the flags to pass for it.
   int dOut(size_t i) const;
+  // Training forward: whether input i depends on trainable weights (or the program wants its
+  // gradient), i.e. whether the backward will ask for it.
+  bool inputNeedsGrad(size_t i) const;
   int dIn(size_t i);
   int64_t inFlag(size_t i) const;
   Arg inFlags(size_t i) const { return i64(inFlag(i)); }
@@ -96,6 +132,9 @@ public:
     return Error(op_.layer->describe() + ": " + fmt::format(f, std::forward<Args>(args)...));
   }
   std::vector<KernelCall> takeCalls() { return std::move(calls_); }
+  // Lowering of sub-graphs (loop bodies); set by the driver.
+  BodyLowering *bodies() const { return bodies_; }
+  void setBodies(BodyLowering *b) { bodies_ = b; }
   // Set up by the training lowering.
   void setTraining(GradState *grad, std::map<std::string, int> *saved) {
     grad_ = grad;
@@ -105,6 +144,7 @@ public:
 private:
   int gradFor(int forwardBuffer);
   GradState *grad_ = nullptr;
+  BodyLowering *bodies_ = nullptr;
   std::map<std::string, int> *saved_ = nullptr;
   std::map<size_t, int64_t> inputFlags_;
   int64_t paramFlags_ = 0;

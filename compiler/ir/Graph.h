@@ -50,6 +50,9 @@ struct Layer {
   std::vector<Param> params;
   std::vector<Dim> builtFor;       // the input shape the parameters were created for
   std::unique_ptr<Graph> subgraph; // nested models only
+  // A loop body (Scan): traced once, run by the op's own lowering once per step; never inlined
+  // like a nested model, and holding no weights of its own.
+  std::shared_ptr<const Graph> body;
   std::vector<Op *> calls;         // this layer's ops in this graph, by node index
 
   Attrs attrs() const { return Attrs(config); }

@@ -38,6 +38,12 @@ Expected<std::vector<TensorType>> inferLayerCall(Layer &layer, const OpContext &
       return body.error();
     layer.subgraph = body.take();
   }
+  if (def.loopBody && !layer.body) {
+    auto body = def.loopBody(layer);
+    if (!body)
+      return body.error();
+    layer.body = body.take();
+  }
   auto types = def.inferTypes(ctx);
   if (!types || !def.params)
     return types;

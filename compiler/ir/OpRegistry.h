@@ -133,6 +133,9 @@ struct OpDef {
   std::function<Expected<std::unique_ptr<Graph>>(const Layer &layer,
                                                  const std::vector<TensorType> &inputs)>
       trace;
+  // Loop ops (Scan): finds the graph the op runs once per step (`layer.body`) on the first
+  // call, before the shape function, which reads it. Errors name the layer.
+  std::function<Expected<std::shared_ptr<const Graph>>(const Layer &layer)> loopBody;
 };
 
 // Infers one call of `layer` (ctx.layer): checks the number of inputs, runs the shape function,

@@ -91,6 +91,10 @@ public:
         continue;
       for (size_t c = 0; c < st.calls.size(); ++c) {
         const KernelCall &k = st.calls[c];
+        if (k.loop != KernelCall::Loop::None) {
+          FGC_TRY(emitLoopMarker(st, k));
+          continue;
+        }
         callLayers.push_back(mode_ == Mode::Test ? "evaluation" : st.layerName);
         current_ = {i, c};
         FGC_TRY(emitCall(st, k, int32_t(callLayers.size())));
@@ -165,6 +169,54 @@ private:
   std::map<std::pair<size_t, size_t>, size_t> slotOfScratch_;
   std::map<int, llvm::Value *> bufferPtr_; // cached: calls form a chain, so earlier values dominate
   std::pair<size_t, size_t> current_;      // the step and call being emitted
+  // Loops open at the call being emitted (KernelCall::loop), innermost last.
+  struct OpenLoop {
+    llvm::BasicBlock *header, *exit;
+    llvm::PHINode *index;
+    bool reverse;
+  };
+  std::vector<OpenLoop> loops_;
+
+  // A loop's begin or end marker. The loop runs header -> body ... -> latch -> header; every
+  // buffer the loop uses gets its pointer before the header, so that the cached pointers
+  // dominate their uses inside and after the loop.
+  Status emitLoopMarker(const Step &st, const KernelCall &k) {
+    if (k.loop == KernelCall::Loop::End) {
+      if (loops_.empty())
+        return Error::format("layer '{}': a loop end without a loop", st.layerName);
+      OpenLoop l = loops_.back();
+      loops_.pop_back();
+      llvm::Value *step = llvm::ConstantInt::get(i64_, l.reverse ? uint64_t(-1) : 1, true);
+      l.index->addIncoming(b_.CreateAdd(l.index, step), b_.GetInsertBlock());
+      b_.CreateBr(l.header);
+      b_.SetInsertPoint(l.exit);
+      return Status::ok();
+    }
+    if (k.args.size() < 2 || k.args[0].kind != Arg::Kind::Size)
+      return Error::format("layer '{}': a loop without its trip count and buffers", st.layerName);
+    for (int id : k.args[1].buffers) {
+      auto p = bufferPtr(id);
+      if (!p)
+        return p.error();
+    }
+    llvm::Value *n = size(k.args[0].size);
+    llvm::Value *start = k.reverse ? b_.CreateSub(n, llvm::ConstantInt::get(i64_, 1))
+                                   : llvm::ConstantInt::get(i64_, 0);
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *header = llvm::BasicBlock::Create(c_, "loop", fn_);
+    auto *body = llvm::BasicBlock::Create(c_, "loop_body", fn_);
+    auto *exit = llvm::BasicBlock::Create(c_, "loop_exit", fn_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode *index = b_.CreatePHI(i64_, 2, "t");
+    index->addIncoming(start, pre);
+    llvm::Value *more = k.reverse ? b_.CreateICmpSGE(index, llvm::ConstantInt::get(i64_, 0))
+                                  : b_.CreateICmpSLT(index, n);
+    b_.CreateCondBr(more, body, exit);
+    b_.SetInsertPoint(body);
+    loops_.push_back({header, exit, index, k.reverse});
+    return Status::ok();
+  }
 
   // --- frame access ---------------------------------------------------------------------------
 
@@ -393,6 +445,11 @@ private:
                           field(offsetof(JitFrame, dropoutScale), f32_));
       else
         return Error::format("unknown run-time value '{}'", a.enumName);
+      break;
+    case Arg::Kind::LoopIndex:
+      if (loops_.empty())
+        return Error("a loop index outside any loop");
+      v = loops_.back().index;
       break;
     }
     llvm::Value *out = convert(v, want);

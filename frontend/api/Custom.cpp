@@ -13,6 +13,7 @@
 
 #include "compiler/ops/OpHelpers.h"
 #include "compiler/ops/OpaqueOp.h"
+#include "compiler/ops/Scan.h"
 
 #include <algorithm>
 #include <set>
@@ -62,6 +63,12 @@ Config userConfig(const AttrMap &config) {
   return c;
 }
 
+// How many custom layers are being traced on this thread (ops::scan is valid only inside one).
+int &customTraceDepth() {
+  thread_local int depth = 0;
+  return depth;
+}
+
 Tensor callOp(const std::string &className, Config config, const std::vector<Tensor> &inputs) {
   return callLayer(makeLayer(className, std::move(config), ""), inputs)[0];
 }
@@ -87,6 +94,17 @@ Expected<std::unique_ptr<Graph>> traceCustomLayer(CustomLayer &object, const fgc
   NameScope scope;
   TraceState state;
   TraceState::attach(object, &state);
+  // A custom layer called inside a scan body traces its own body: nothing of it is captured.
+  ScanCapture *enclosingScan = activeScanCapture();
+  activeScanCapture() = nullptr;
+  ++customTraceDepth();
+  struct Restore {
+    ScanCapture *scan;
+    ~Restore() {
+      activeScanCapture() = scan;
+      --customTraceDepth();
+    }
+  } restore{enclosingScan};
   try {
     std::vector<Tensor> ins;
     std::vector<Shape> shapes;
@@ -128,6 +146,8 @@ Expected<std::unique_ptr<Graph>> traceCustomLayer(CustomLayer &object, const fgc
 }
 
 std::shared_ptr<LayerState> stateOf(const Layer &layer) { return layer.state_; }
+
+const NodeState *nodeOf(const Tensor &t) { return t.node_.get(); }
 
 Layer makeCustomLayer(std::shared_ptr<CustomLayer> object, const std::type_info &type,
                       const std::string &name) {
@@ -329,6 +349,71 @@ Tensor reshape(const Tensor &x, const Shape &shape) {
 }
 Tensor zeros(const Tensor &like, const Shape &shape) {
   return callOp("Zeros", {{"shape", makeInts(shape)}}, {like});
+}
+
+std::pair<Tensor, Tensor> scan(const ScanBody &body, const Tensor &initial_state,
+                               const Tensor &sequence) {
+  auto scanLayer = makeLayer("Scan", {}, "");
+  const std::string who = scanLayer->ir.describe();
+  if (customTraceDepth() == 0)
+    raise(Error::format("{}: ops::scan is only valid inside a custom layer's call()", who));
+  if (activeScanCapture())
+    raise(Error::format("{}: ops::scan inside the body of another scan is not supported yet", who));
+  if (!body)
+    raise(Error::format("{}: ops::scan needs a body", who));
+  const Shape &stateShape = initial_state.shape(), &seqShape = sequence.shape();
+  if (stateShape.empty())
+    raise(Error::format("{}: the initial state {} from '{}' has no batch axis", who,
+                        initial_state.shapeString(), initial_state.layerName()));
+  if (seqShape.size() < 3)
+    raise(Error::format("{}: the sequence must have rank 3 or more (batch, steps, ...), got {} "
+                        "from '{}'",
+                        who, sequence.shapeString(), sequence.layerName()));
+  // Trace the body once, on placeholders for the state and one step of the sequence; names
+  // restart inside it, as in a custom layer's body.
+  ScanCapture capture;
+  std::vector<Tensor> ins;
+  Tensor newState, y;
+  {
+    NameScope scope;
+    struct Activate {
+      ScanCapture *saved = activeScanCapture();
+      explicit Activate(ScanCapture *c) { activeScanCapture() = c; }
+      ~Activate() { activeScanCapture() = saved; }
+    } active(&capture);
+    ins.push_back(Input(Shape(stateShape.begin() + 1, stateShape.end())));
+    Shape step(seqShape.begin() + 2, seqShape.end());
+    ins.push_back(Input(step));
+    std::tie(newState, y) = body(ins[0], ins[1]);
+    if (!nodeOf(newState) || !nodeOf(y))
+      raise(Error::format("{}: the body returned an empty Tensor", who));
+    for (Tensor *t : {&newState, &y})
+      if (!capture.own.count(nodeOf(*t)))
+        raise(Error::format("{}: the body returns '{}', a tensor from outside the body, as is; "
+                            "return a value computed from the state or the step",
+                            who, t->layerName()));
+    if (newState.shape().size() != stateShape.size() ||
+        !std::equal(stateShape.begin() + 1, stateShape.end(), newState.shape().begin() + 1))
+      raise(Error::format("{}: the body returns a state of shape {} from '{}', but the initial "
+                          "state is {} from '{}': the state must keep its shape from step to "
+                          "step",
+                          who, newState.shapeString(), newState.layerName(),
+                          initial_state.shapeString(), initial_state.layerName()));
+    ins.insert(ins.end(), capture.placeholders.begin(), capture.placeholders.end());
+  }
+  Model bodyModel(ins, {newState, y}, scanLayer->ir.name + "_body");
+  std::shared_ptr<Graph> graph = std::move(stateOf(bodyModel)->ir.subgraph);
+  for (const auto &l : graph->layers)
+    if (!l->params.empty())
+      raise(Error::format("{}: {} in its body has weights of its own; a scan body takes its "
+                          "weights from the enclosing layer (add_weight() in build(), used "
+                          "with ops::matmul and the arithmetic ops)",
+                          who, l->describe()));
+  scanLayer->ir.config["body"] = makeString(fgc::ops::registerScanBody(graph));
+  std::vector<Tensor> args = {initial_state, sequence};
+  args.insert(args.end(), capture.outer.begin(), capture.outer.end());
+  auto outs = callLayer(scanLayer, args);
+  return {outs[0], outs[1]};
 }
 
 std::vector<Tensor> opaque(const std::string &name, const std::vector<Tensor> &inputs,

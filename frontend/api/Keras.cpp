@@ -70,8 +70,41 @@ static std::string withoutLayerPrefix(const std::string &msg, const fgc::Layer &
   return msg.rfind(prefix, 0) == 0 ? msg.substr(prefix.size()) : msg;
 }
 
+ScanCapture *&activeScanCapture() {
+  thread_local ScanCapture *active = nullptr;
+  return active;
+}
+
 std::vector<Tensor> callLayer(const std::shared_ptr<LayerState> &layer,
-                              const std::vector<Tensor> &inputs) {
+                              const std::vector<Tensor> &given) {
+  // Inside a scan body's trace, a tensor made outside the body becomes a placeholder input of
+  // the body (the same one for every use); the Scan layer passes the tensor itself.
+  auto captured = [](ScanCapture &sc, const Tensor &t) {
+    for (size_t i = 0; i < sc.outer.size(); ++i)
+      if (sc.outer[i].node_ == t.node_ && sc.outer[i].index_ == t.index_)
+        return sc.placeholders[i];
+    const TensorType &type = t.node_->outputs[size_t(t.index_)];
+    if (type.shape.empty())
+      raise(Error::format("a scan body reads the scalar '{}' from outside the body; only "
+                          "tensors with at least one axis can be captured",
+                          t.node_->layer->ir.name));
+    InputOptions o;
+    o.dtype = dtypeName(type.dtype);
+    if (!isDynamic(type.shape[0]))
+      o.batch_size = type.shape[0]; // a weight: its first axis stands where a batch would
+    Shape rest;
+    for (size_t k = 1; k < type.shape.size(); ++k)
+      rest.push_back(isDynamic(type.shape[k]) ? None : type.shape[k]);
+    Tensor p = Input(rest, o);
+    sc.outer.push_back(t);
+    sc.placeholders.push_back(p);
+    return p;
+  };
+  std::vector<Tensor> inputs = given;
+  if (ScanCapture *sc = activeScanCapture())
+    for (Tensor &t : inputs)
+      if (t.node_ && !sc->own.count(t.node_.get()))
+        t = captured(*sc, t);
   OpContext ctx{layer->ir, {}, {}};
   std::string on;
   for (const Tensor &t : inputs) {
@@ -100,6 +133,8 @@ std::vector<Tensor> callLayer(const std::shared_ptr<LayerState> &layer,
   layer->nodes.push_back(node);
   node->inputs = inputs;
   node->outputs = types.take();
+  if (ScanCapture *sc = activeScanCapture())
+    sc->own.insert(node.get());
   std::vector<Tensor> outs;
   for (size_t i = 0; i < node->outputs.size(); ++i) {
     Tensor t;

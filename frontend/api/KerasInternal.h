@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 
 namespace fgc::keras::detail {
 
@@ -53,6 +54,16 @@ std::shared_ptr<LayerState> makeLayer(const std::string &className, Config confi
                                       const std::string &name);
 std::vector<Tensor> callLayer(const std::shared_ptr<LayerState> &layer,
                               const std::vector<Tensor> &inputs);
+
+// A scan body being traced (ops::scan, Custom.cpp): the tensors from outside the body that its
+// operations read become extra inputs of the body. callLayer substitutes each such tensor with a
+// placeholder Input standing for it, and notes the nodes the trace makes.
+struct ScanCapture {
+  std::set<const NodeState *> own;        // nodes made during this trace
+  std::vector<Tensor> outer, placeholders; // captured tensors and the body inputs for them
+};
+// The innermost scan body being traced on this thread, or null.
+ScanCapture *&activeScanCapture();
 
 // Custom layers (Custom.cpp). The object a registered class makes from `config` (the layer's
 // config without name, trainable and dtype); throws for unregistered classes.

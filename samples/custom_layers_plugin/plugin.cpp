@@ -6,10 +6,12 @@
 #include "../custom_dense/CustomDense.h"
 #include "../custom_opaque/SwishDense.h"
 #include "../custom_rnn/CustomRNN.h"
+#include "../custom_rnn/ScanRNN.h"
 
 extern "C" int fgc_register_plugin(void) {
   fgc::keras::register_custom_layer<CustomDense>("CustomDense");
   fgc::keras::register_custom_layer<CustomRNN>("CustomRNN");
+  fgc::keras::register_custom_layer<ScanRNN>("ScanRNN");
   // ... and the opaque op Swish, whose kernels the plugin defines: the JIT finds them by name.
   registerSwishDense(/*withAddresses=*/false);
   return 0;

@@ -8,8 +8,13 @@
 // Writes model.pbtxt: Input (1, 10, 5) -> CustomRNN -> (1, 1), and features.pbtxt, the same
 // layer with return_features=true (outputs: the features (1, 10, 32) and the classifier's (1, 1)).
 // model.pbtxt is compiled with training code (SGD, mean squared error).
+//
+// Also scan.pbtxt: the same cell written with ops::scan (ScanRNN.h) on inputs of any length,
+// Input (None, 5) -> ScanRNN -> (None, 1) (SGD, mean squared error), and scan_features.pbtxt,
+// which also returns the features (None, None, 32).
 #include "../sample_main.h"
 #include "CustomRNN.h"
+#include "ScanRNN.h"
 
 #include <iostream>
 
@@ -32,5 +37,15 @@ int runSample(const std::string &outDir) {
   auto outs = layers::Custom<CustomRNN>(units, true).callMulti({in2});
   Model features({in2}, outs, "custom_rnn_features");
   features.save(outDir + "/features.pbtxt");
+
+  register_custom_layer<ScanRNN>("ScanRNN");
+  auto seq = Input({None, inputDim});
+  Model scan(seq, layers::Custom<ScanRNN>(units)(seq), "scan_rnn_model");
+  scan.compile({.optimizer = optimizers::SGD(0.1), .loss = {{"", losses::MeanSquaredError()}}});
+  scan.save(outDir + "/scan.pbtxt");
+  auto seq2 = Input({None, inputDim});
+  Model scanFeatures({seq2}, layers::Custom<ScanRNN>(units, true).callMulti({seq2}),
+                     "scan_rnn_features");
+  scanFeatures.save(outDir + "/scan_features.pbtxt");
   return 0;
 }

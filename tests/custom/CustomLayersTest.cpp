@@ -309,7 +309,7 @@ TEST_CASE("the committed sample files are what the sample programs write", "[cus
   fs::create_directories(out);
   for (const auto &[sample, files] :
        std::vector<std::pair<std::string, std::vector<std::string>>>{
-           {"custom_dense", {"model.pbtxt"}}, {"custom_rnn", {"model.pbtxt", "features.pbtxt"}}}) {
+           {"custom_dense", {"model.pbtxt"}}, {"custom_rnn", {"model.pbtxt", "features.pbtxt", "scan.pbtxt", "scan_features.pbtxt"}}}) {
     INFO(sample);
     REQUIRE(run(std::string(FGC_BINARY_DIR) + "/samples/sample_" + sample + " " + out.string()) ==
             0);

@@ -12,6 +12,7 @@
 #include "samples/custom_dense/CustomDense.h"
 #include "samples/custom_opaque/SwishDense.h"
 #include "samples/custom_rnn/CustomRNN.h"
+#include "samples/custom_rnn/ScanRNN.h"
 
 #include <fgc/keras.h>
 #include <fgc/runtime/kernels.h>
@@ -673,6 +674,7 @@ TEST_CASE("every sample's memory plans are valid and within 1.10x of the lower b
           "[passes][memory][samples]") {
   register_custom_layer<CustomDense>("CustomDense");
   register_custom_layer<CustomRNN>("CustomRNN");
+  register_custom_layer<ScanRNN>("ScanRNN");
   registerSwishDense();
   std::vector<std::string> files;
   for (const char *dir : {"samples", "tests/models", "tests/training/models"})

@@ -20,6 +20,12 @@ CustomRNN(32): state0 = 0; for t in 0..9: y_t = tanh(x_t @ K1 + b1) + tanh(state
 state = y_t; features = stack(y_t, axis=1) (batch, 10, 32); output = Dense(1)(mean over t of
 features). The Dense layers are the body's `dense` (projection_1), `dense_1` (projection_2)
 and the classifier's `model/dense_2`.
+ScanRNN(32) (samples/custom_rnn/scan.pbtxt: the same cell with ops::scan, any number of steps):
+weights kernel, bias, recurrent_kernel, recurrent_bias of the layer itself; y_t = tanh(x_t @
+kernel + bias) + tanh(state @ recurrent_kernel + recurrent_bias), state = y_t from zeros;
+output = Dense(1)(mean over t of the y_t), the classifier's `model/dense`. Two sequence lengths
+(scan_rnn_t3, scan_rnn_t7, batch 2, with an SGD step) and the features model (scan_rnn_features,
+T = 5).
 SwishDense(3, beta=1.5) (samples/custom_opaque, an opaque op with hand-written C kernels):
 z = x @ kernel + bias; y = z * sigmoid(beta * z).
 
@@ -71,6 +77,21 @@ def custom_rnn(w, x):
     features = torch.stack(outs, dim=1)
     pooled = features.mean(dim=1)
     return features, pooled @ w[p + "model/dense_2/kernel"] + w[p + "model/dense_2/bias"]
+
+
+def scan_rnn(w, x):
+    p = sorted(w)[0].split("/")[0] + "/"  # the custom layer's name
+    state = torch.zeros(x.shape[0], 32, dtype=torch.float64)
+    outs = []
+    for t in range(x.shape[1]):
+        y = (torch.tanh(x[:, t, :] @ w[p + "kernel/kernel"] + w[p + "bias/bias"]) +
+             torch.tanh(state @ w[p + "recurrent_kernel/recurrent_kernel"] +
+                        w[p + "recurrent_bias/recurrent_bias"]))
+        state = y
+        outs.append(y)
+    features = torch.stack(outs, dim=1)
+    pooled = features.mean(dim=1)
+    return features, pooled @ w[p + "model/dense/kernel"] + w[p + "model/dense/bias"]
 
 
 def swish_dense(w, x):
@@ -129,6 +150,14 @@ def main():
     feat_w = export_weights(build, "samples/custom_rnn/features.pbtxt")
     write_case("custom_rnn_features", "samples/custom_rnn/features.pbtxt", feat_w, custom_rnn,
                rng.uniform(-1, 1, size=(1, 10, 5)).astype(np.float32), 0.1)
+    scan_w = export_weights(build, "samples/custom_rnn/scan.pbtxt")
+    for steps in (3, 7):
+        write_case(f"scan_rnn_t{steps}", "samples/custom_rnn/scan.pbtxt", scan_w,
+                   lambda w, x: scan_rnn(w, x)[1],
+                   rng.uniform(-1, 1, size=(2, steps, 5)).astype(np.float32), 0.1, 0)
+    scan_feat_w = export_weights(build, "samples/custom_rnn/scan_features.pbtxt")
+    write_case("scan_rnn_features", "samples/custom_rnn/scan_features.pbtxt", scan_feat_w,
+               scan_rnn, rng.uniform(-1, 1, size=(2, 5, 5)).astype(np.float32), 0.1)
     swish_w = export_weights(build, "samples/custom_opaque/model.pbtxt")
     write_case("custom_opaque", "samples/custom_opaque/model.pbtxt", swish_w, swish_dense,
                np.random.default_rng(2025).uniform(-2, 2, size=(5, 4)).astype(np.float32), 0.1,

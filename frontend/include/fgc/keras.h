@@ -49,6 +49,7 @@ struct TraceState;
 std::shared_ptr<LayerState> stateOf(const Layer &layer);
 std::vector<Tensor> callLayer(const std::shared_ptr<LayerState> &layer,
                               const std::vector<Tensor> &inputs);
+const NodeState *nodeOf(const Tensor &t);
 } // namespace detail
 
 // A value in a config: what Keras writes in `get_config()`.
@@ -103,6 +104,7 @@ private:
   friend class Layer;
   friend class Model;
   friend struct detail::ModelState;
+  friend const detail::NodeState *detail::nodeOf(const Tensor &t);
   std::shared_ptr<detail::NodeState> node_;
   int index_ = 0;
 };
@@ -589,6 +591,14 @@ Tensor reshape(const Tensor &x, const Shape &shape);
 // Zeros of shape (batch,) + shape, with the batch size of `like`:
 // tf.zeros((inputs.shape[0], units)) is zeros(inputs, {units}).
 Tensor zeros(const Tensor &like, const Shape &shape);
+// keras.ops.scan in an RNN cell's form: a loop over axis 1 of `sequence` (batch, T, ...), T
+// may be None. `body(state, x_t)` returns (new_state, y_t) and is traced once; the result is the
+// final state and the y_t stacked into (batch, T, ...). The state keeps its shape; the body
+// reads weights of the enclosing layer (add_weight) and is written with these ops. Only inside
+// a custom layer's call(); not nested.
+using ScanBody = std::function<std::pair<Tensor, Tensor>(const Tensor &state, const Tensor &x_t)>;
+std::pair<Tensor, Tensor> scan(const ScanBody &body, const Tensor &initial_state,
+                               const Tensor &sequence);
 // The registered opaque op `name` (register_opaque_op) on `inputs`, with attribute values
 // (unset ones take their defaults): its outputs, or its single output.
 std::vector<Tensor> opaque(const std::string &name, const std::vector<Tensor> &inputs,
