@@ -16,6 +16,7 @@ void registerAdvancedOps(OpRegistry &r);
 void registerBidirectional(OpRegistry &r);
 void registerAttentionOps(OpRegistry &r);
 void registerTensorOps(OpRegistry &r);
+void registerTensorIndexingOps(OpRegistry &r);
 } // namespace ops
 
 void registerBuiltinOps(OpRegistry &r) {
@@ -32,6 +33,7 @@ void registerBuiltinOps(OpRegistry &r) {
   ops::registerBidirectional(r);    // Bidirectional (LSTM, GRU)
   ops::registerAttentionOps(r);     // Attention
   ops::registerTensorOps(r);        // custom layers' primitives: Variable, MatMul, Binary*, ...
+  ops::registerTensorIndexingOps(r); // ... and Transpose, Gather
 }
 
 } // namespace fgc

@@ -329,6 +329,13 @@ Tensor reshape(const Tensor &x, const Shape &shape) {
 Tensor zeros(const Tensor &like, const Shape &shape) {
   return callOp("Zeros", {{"shape", makeInts(shape)}}, {like});
 }
+Tensor transpose(const Tensor &x, const std::vector<int64_t> &perm) {
+  return callOp("Transpose", {{"perm", makeInts(perm)}}, {x});
+}
+Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis, int64_t batch_dims) {
+  return callOp("Gather", {{"axis", makeInt(axis)}, {"batch_dims", makeInt(batch_dims)}},
+                {params, indices});
+}
 
 std::vector<Tensor> opaque(const std::string &name, const std::vector<Tensor> &inputs,
                            const std::map<std::string, double> &attributes) {
