@@ -119,7 +119,8 @@ std::unique_ptr<fgc::jit::Model> compileCase(const std::string &name) {
   return fgc::jit::compile(model, options);
 }
 
-// A model of one PrimitiveCase-like layer whose call() is `body`, for the error cases.
+// A custom layer whose call() is the function it was made with, for the error cases: only
+// traced on its first call (a copy rebuilt from its empty config would have no function).
 class Body : public CustomLayer {
 public:
   using Fn = std::function<Tensor(Body &, const std::vector<Tensor> &)>;
