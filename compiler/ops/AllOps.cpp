@@ -17,6 +17,7 @@ void registerBidirectional(OpRegistry &r);
 void registerAttentionOps(OpRegistry &r);
 void registerTensorOps(OpRegistry &r);
 void registerScan(OpRegistry &r);
+void registerTensorIndexingOps(OpRegistry &r);
 } // namespace ops
 
 void registerBuiltinOps(OpRegistry &r) {
@@ -33,6 +34,7 @@ void registerBuiltinOps(OpRegistry &r) {
   ops::registerBidirectional(r);    // Bidirectional (LSTM, GRU)
   ops::registerAttentionOps(r);     // Attention
   ops::registerTensorOps(r);        // custom layers' primitives: Variable, MatMul, Binary*, ...
+  ops::registerTensorIndexingOps(r); // ... and Transpose, Gather
   ops::registerScan(r);             // Scan: a loop over a sequence (ops::scan in custom layers)
 }
 

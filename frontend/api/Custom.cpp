@@ -350,6 +350,13 @@ Tensor reshape(const Tensor &x, const Shape &shape) {
 Tensor zeros(const Tensor &like, const Shape &shape) {
   return callOp("Zeros", {{"shape", makeInts(shape)}}, {like});
 }
+Tensor transpose(const Tensor &x, const std::vector<int64_t> &perm) {
+  return callOp("Transpose", {{"perm", makeInts(perm)}}, {x});
+}
+Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis, int64_t batch_dims) {
+  return callOp("Gather", {{"axis", makeInt(axis)}, {"batch_dims", makeInt(batch_dims)}},
+                {params, indices});
+}
 
 std::pair<Tensor, Tensor> scan(const ScanBody &body, const Tensor &initial_state,
                                const Tensor &sequence) {

@@ -303,6 +303,7 @@ TEST_CASE("generated CustomRNN matches PyTorch: features, classifier, one SGD st
   checkTrainStep<custom_rnn::Model>(dir);
 }
 
+#ifdef FGC_SAMPLE_PROGRAMS // not in the sanitizer build, which has no sample programs
 TEST_CASE("the committed sample files are what the sample programs write", "[custom][samples]") {
   fs::path out = fs::temp_directory_path() / ("fgc_custom_samples_" + std::to_string(::getpid()));
   fs::remove_all(out);
@@ -319,6 +320,7 @@ TEST_CASE("the committed sample files are what the sample programs write", "[cus
   }
   fs::remove_all(out);
 }
+#endif
 
 TEST_CASE("fgc --plugin: summary of a custom-layer model, and its errors", "[custom][plugin]") {
   const std::string fgc = FGC_EXE, plugin = FGC_SAMPLE_PLUGIN;

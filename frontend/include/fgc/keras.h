@@ -591,6 +591,17 @@ Tensor reshape(const Tensor &x, const Shape &shape);
 // Zeros of shape (batch,) + shape, with the batch size of `like`:
 // tf.zeros((inputs.shape[0], units)) is zeros(inputs, {units}).
 Tensor zeros(const Tensor &like, const Shape &shape);
+// tf.transpose: output axis k is x's axis perm[k], perm a permutation of all axes (empty:
+// reversed). A tensor with a batch axis keeps it first (perm[0] == 0); a weight has none:
+// transpose(w) is w's transpose.
+Tensor transpose(const Tensor &x, const std::vector<int64_t> &perm = {});
+// tf.gather with int32 indices (an Input with dtype "int32"). batch_dims 0: rows of params
+// along axis 0 (a weight, e.g. an embedding table) for indices that carry the batch:
+// indices.shape + params.shape[1:]. batch_dims 1: per sample along a non-batch axis >= 1 of
+// params, indices (batch, ...): params.shape[:axis] + indices.shape[1:] + params.shape[axis+1:].
+// An index out of range fails at run time with an error naming it.
+Tensor gather(const Tensor &params, const Tensor &indices, int64_t axis = 0,
+              int64_t batch_dims = 0);
 // keras.ops.scan in an RNN cell's form: a loop over axis 1 of `sequence` (batch, T, ...), T
 // may be None. `body(state, x_t)` returns (new_state, y_t) and is traced once; the result is the
 // final state and the y_t stacked into (batch, T, ...). The state keeps its shape; the body

@@ -345,6 +345,12 @@ int fgc_slice_backward(const float *dy, float *dx, int64_t outer, int64_t n, int
  * maximum along n (x and y are read only for max). Flag: ACCUMULATE_INPUT. */
 int fgc_reduce_backward(fgc_reduce_op op, const float *x, const float *y, const float *dy,
                         float *dx, int64_t outer, int64_t n, int64_t inner, int flags);
+/* fgc_gather_i32 backward: dparams (batch, outer, n, inner) is zero except
+ * where indices picked it, which sum the dy entries they produced (or adds
+ * them with ACCUMULATE_INPUT). Indices out of range fail as in the forward. */
+int fgc_gather_backward_i32(const int32_t *indices, const float *dy, float *dparams,
+                            int64_t batch, int64_t outer, int64_t n, int64_t inner, int64_t count,
+                            int flags);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -454,6 +454,15 @@ typedef enum fgc_reduce_op {
 int fgc_reduce(fgc_reduce_op op, const float *x, float *y, int64_t outer, int64_t n,
                int64_t inner);
 
+/* tf.gather (tensor_gather.cpp): params viewed as (batch, outer, n, inner) and
+ * int32 indices as (batch, count); output (batch, outer, count, inner) with
+ * output[b, o, j, :] = params[b, o, indices[b, j], :]. batch 1 is a lookup
+ * shared by all indices (an embedding table), batch > 1 one per sample
+ * (tf.gather's batch_dims=1). Transposes use fgc_permute. Every index must be
+ * in [0, n): otherwise FGC_ERR_OUT_OF_RANGE, naming it, and nothing written. */
+int fgc_gather_i32(const float *params, const int32_t *indices, float *output, int64_t batch,
+                   int64_t outer, int64_t n, int64_t inner, int64_t count);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
