@@ -27,9 +27,19 @@ int fail(int code, const char *format, ...) __attribute__((format(printf, 2, 3))
 // The thread count kernels use for their own OpenMP loops.
 int numThreads();
 
-// Threads worth using for `work` cheap operations: 1 below a threshold where
-// forking would cost more than it saves, and inside a caller's parallel region.
+// Threads worth forking for a job: each thread must get at least twice what a
+// fork/join of the OpenMP team costs (forkCostNs: ~30 us with OMP_WAIT_POLICY=passive,
+// ~15 us otherwise, FGC_FORK_COST_US to override). 1 inside a caller's parallel region.
+// Work is estimated in nanoseconds on one core, from counts at the rates below (one
+// AVX-512 core of the benchmark machine; slower cores only fork a little later than ideal).
+constexpr double NsPerOperation = 0.05;    // a cheap vectorised operation on one float
+constexpr double NsPerMultiplyAdd = 0.01;  // register-blocked multiply-adds (~100 G/s)
+double forkCostNs();
+int threadsForNs(double ns);
+// ... for `work` cheap operations (an add, max or copy of one float).
 int threadsFor(int64_t work);
+// ... for `macs` multiply-adds of a GEMM or convolution.
+int threadsForMacs(double macs);
 
 // Rows per unit of parallelRows' split. Eigen's GEMM computes an output row
 // with a different micro-kernel (and so a different order of its sums) depending
@@ -70,7 +80,7 @@ void gemmBias(const float *a, const float *b, const float *bias, float *c, int64
               int64_t n);
 
 // Threads worth using for a GEMM-shaped job of m output rows and m*k*n
-// multiply-adds (at least 16 rows and 2^21 multiply-adds per thread).
+// multiply-adds (at least 16 rows per thread, and threadsForMacs).
 int64_t gemmThreads(int64_t m, int64_t k, int64_t n);
 
 // Applies an activation in place to a (rows, cols) array; SOFTMAX normalises

@@ -336,8 +336,8 @@ inline void run(const Conv &c, const float *input, const float *kernel, const fl
         applyActivation(c.activation, outRow, c.outW, c.outC);
     };
     // Rows are independent and each sums in a fixed order: any split gives the same bits.
-    const int64_t threads = std::min<int64_t>(
-        {int64_t(numThreads()), rows, rows * macsPerRow / (int64_t(1) << 21)});
+    const int64_t threads =
+        std::min<int64_t>(rows, threadsForMacs(double(rows) * double(macsPerRow)));
     if (threads <= 1 || omp_in_parallel()) {
       for (int64_t k = 0; k < rows; ++k)
         runRow(k);
@@ -469,8 +469,7 @@ inline void kernelGrad(const Conv &c, const float *input, const float *dz, float
   const int64_t tileRows = std::max<int64_t>(1, (int64_t(1) << 15) / (c.outW * c.outC));
   const int64_t chunk = r.copy ? chunkImages(c, r) : c.batch;
   const int64_t macs = c.batch * c.outH * c.outW * c.outC * c.kh * c.kw * c.inC;
-  const int64_t threads = std::min<int64_t>(
-      {int64_t(numThreads()), items, macs / (int64_t(1) << 21)});
+  const int64_t threads = std::min<int64_t>(items, threadsForMacs(double(macs)));
   for (int64_t n0 = 0; n0 < c.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, c.batch - n0);
     KernelGradPlan k{&q, input + n0 * c.inH * c.inW * c.inC, dz + n0 * c.outH * c.outW * c.outC};

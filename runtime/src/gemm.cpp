@@ -50,12 +50,9 @@ void gemmRows(const float *a, const float *b, float *c, int64_t rows, int64_t k,
 } // namespace
 
 int64_t gemmThreads(int64_t m, int64_t k, int64_t n) {
-  // A fork/join (with OpenMP's passive wait, a futex wake-up) costs tens of
-  // microseconds; 2^21 multiply-adds take about that long on one core.
-  constexpr double MinWorkPerThread = 1 << 21;
   constexpr int64_t MinRowsPerThread = 16;
-  double work = double(m) * double(k) * double(n);
-  return std::min<int64_t>(m / MinRowsPerThread, static_cast<int64_t>(work / MinWorkPerThread));
+  return std::min<int64_t>(m / MinRowsPerThread,
+                           threadsForMacs(double(m) * double(k) * double(n)));
 }
 
 void gemm(const float *a, const float *b, float *c, int64_t m, int64_t k, int64_t n,

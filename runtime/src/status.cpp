@@ -8,8 +8,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace fgc::runtime::detail {
 
@@ -43,13 +47,52 @@ int numThreads() {
   return n > 0 ? n : defaultThreads();
 }
 
-int threadsFor(int64_t work) {
-  constexpr int64_t MinWorkPerThread = 16384;
-  int64_t useful = work / MinWorkPerThread;
-  if (useful <= 1 || omp_in_parallel())
-    return 1;
-  return static_cast<int>(std::min<int64_t>(useful, numThreads()));
+namespace {
+// What one fork/join of the OpenMP team costs, in nanoseconds. Measured on the benchmark
+// machine (bench/README.md): about 30 us when idle workers sleep (OMP_WAIT_POLICY=passive:
+// each is woken through the kernel). When they still spin (libgomp's default for a while
+// after each region, or OMP_WAIT_POLICY=active) the fork and join take 4-8 us, but the next
+// layer then reads the split output from the other core's cache: toy_resnet at batch 1 ran
+// slower on two threads until its 28x28 convolution (36 us) stopped splitting, so 15 us.
+// FGC_FORK_COST_US overrides it; 0 makes every loop that can split do so (the kernel tests
+// use that to cover the splits on small shapes).
+double readForkCostNs() {
+  if (const char *text = std::getenv("FGC_FORK_COST_US")) {
+    char *end = nullptr;
+    const double us = std::strtod(text, &end);
+    if (end != text && us >= 0 && std::isfinite(us))
+      return us * 1000;
+  }
+  std::string policy;
+  if (const char *text = std::getenv("OMP_WAIT_POLICY"))
+    for (const char *c = text; *c; ++c)
+      if (!std::isspace(static_cast<unsigned char>(*c)))
+        policy += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+  return policy == "passive" ? 30000 : 15000;
 }
+} // namespace
+
+double forkCostNs() {
+  static const double cost = readForkCostNs();
+  return cost;
+}
+
+int threadsForNs(double ns) {
+  if (omp_in_parallel())
+    return 1;
+  const int threads = numThreads();
+  const double cost = forkCostNs();
+  if (cost <= 0)
+    return threads;
+  // Each thread gets at least twice the fork's cost in work; with less, a fork costs more
+  // than it saves.
+  const double useful = std::floor(ns / (2 * cost));
+  return useful <= 1 ? 1 : static_cast<int>(std::min<double>(useful, threads));
+}
+
+int threadsFor(int64_t work) { return threadsForNs(double(work) * NsPerOperation); }
+
+int threadsForMacs(double macs) { return threadsForNs(macs * NsPerMultiplyAdd); }
 
 } // namespace fgc::runtime::detail
 

@@ -376,8 +376,8 @@ inline void transformOutputs(const Conv &c, const float *m, int64_t t0, int64_t 
 inline void transformKernelAll(const Conv &c, const float *kernel, float *u) {
   withForm(c, [&](auto f) {
     using F = decltype(f);
-    const int64_t threads = std::min<int64_t>(
-        {int64_t(numThreads()), c.inC, kernelFloats(c) / (int64_t(1) << 16) + 1});
+    // About 8 cheap operations per transformed float (two 3-point lines, the store).
+    const int64_t threads = std::min<int64_t>(c.inC, threadsFor(kernelFloats(c) * 8));
     if (threads <= 1 || omp_in_parallel()) {
       transformKernelColumns<F>(c, kernel, 0, c.inC, 0, c.outC, u);
       return;
@@ -403,10 +403,7 @@ inline void runTransformedAs(const Conv &c, const float *input, const float *u, 
   const int64_t vectors = c.outC / Width;
   const int64_t slot = slotFloats<F>(c);
   const int64_t macs = tiles * Points * c.inC * c.outC;
-  // A thread per 4M multiply-adds (about 50 us of work): waking a sleeping OpenMP worker
-  // (OMP_WAIT_POLICY=passive, or after its spin) costs tens of microseconds, which at
-  // batch 1 made two threads slower than one.
-  int64_t threads = std::min<int64_t>({int64_t(numThreads()), Slots, macs / (int64_t(1) << 22)});
+  int64_t threads = std::min<int64_t>(Slots, threadsForMacs(double(macs)));
   // Split by chunks of tiles when every thread gets one; otherwise by output channels (only
   // ReLU or linear outputs: other activations need whole pixels).
   const bool activationPerPixel = c.activation != FGC_ACT_LINEAR && c.activation != FGC_ACT_RELU;
