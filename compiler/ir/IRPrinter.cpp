@@ -11,11 +11,16 @@ namespace fgc {
 
 std::string valueName(const Value &v) {
   const Op &op = *v.producer;
-  std::string name = "%" + op.path();
-  if (op.nodeIndex > 0)
-    name += "#" + std::to_string(op.nodeIndex);
-  if (op.outputs.size() > 1)
-    name += ":" + std::to_string(v.index);
+  std::string name = "%";
+  name += op.path();
+  if (op.nodeIndex > 0) {
+    name += '#';
+    name += std::to_string(op.nodeIndex);
+  }
+  if (op.outputs.size() > 1) {
+    name += ':';
+    name += std::to_string(v.index);
+  }
   return name;
 }
 

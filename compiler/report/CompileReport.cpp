@@ -222,8 +222,10 @@ std::string reportJson(const ReportInput &in) {
                      jsonString(g.fused[i].layers), jsonString(g.fused[i].what));
   auto list = [&](const std::vector<std::string> &v) {
     std::string r;
-    for (size_t i = 0; i < v.size(); ++i)
-      r += (i ? "," : "") + std::string("\n    ") + jsonString(v[i]);
+    for (size_t i = 0; i < v.size(); ++i) {
+      r += i ? ",\n    " : "\n    ";
+      r += jsonString(v[i]);
+    }
     return r;
   };
   s += "\n  ],\n  \"schedule\": [" + list(g.schedule) + "\n  ],\n";

@@ -147,13 +147,6 @@ convertSlots(const std::map<std::string, std::map<WeightKey, std::vector<float>>
   return state;
 }
 
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 } // namespace
 
 Expected<std::optional<KerasOptimizerState>>
@@ -234,8 +227,8 @@ readLegacyOptimizerState(const Hdf5File &file, const LayerWeights &weights,
     if (a->shape != w.shape)
       return Error::format("{}: optimizer weight '{}' has shape {}, but the weight it belongs to "
                            "('{}' of layer '{}') has {}",
-                           file.name(), n, shapeText(a->shape), w.variable, found->first.first,
-                           shapeText(w.shape));
+                           file.name(), n, weightShapeText(a->shape), w.variable,
+                           found->first.first, weightShapeText(w.shape));
     kinds[slot][found->first] = std::move(a->data);
   }
   if (iterations < 0)
@@ -338,8 +331,8 @@ readArchiveOptimizerState(const Hdf5File &file, const LayerWeights &weights,
       if (a->shape != w.shape)
         return dropped(fmt::format("{} has shape {}, but the trainable weight it should belong "
                                    "to ({} of layer '{}') has {}",
-                                   name, shapeText(a->shape), w.path, key.first,
-                                   shapeText(w.shape)));
+                                   name, weightShapeText(a->shape), w.path, key.first,
+                                   weightShapeText(w.shape)));
       kinds[slot][key] = std::move(a->data);
     }
   auto state = convertSlots(kinds, weights, model, log);

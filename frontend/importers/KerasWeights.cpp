@@ -55,17 +55,15 @@ std::string findNested(const schema::Model &m, const std::string &name, int dept
   return {};
 }
 
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 std::string describeWeights(const std::vector<ImportedWeight> &ws) {
   std::string s;
-  for (const auto &w : ws)
-    s += (s.empty() ? "" : ", ") + w.path + " " + shapeText(w.shape);
+  for (const auto &w : ws) {
+    if (!s.empty())
+      s += ", ";
+    s += w.path;
+    s += ' ';
+    s += weightShapeText(w.shape);
+  }
   return s.empty() ? "none" : s;
 }
 
@@ -125,10 +123,12 @@ Status collectArchiveModel(const Hdf5File &file, const std::string &group,
     if (sequential && l.class_name() == "InputLayer")
       continue;
     std::string name = kerasSnakeCase(l.class_name());
-    if (auto it = used.find(name); it != used.end())
-      name += "_" + std::to_string(++it->second);
-    else
+    if (auto it = used.find(name); it != used.end()) {
+      name += '_';
+      name += std::to_string(++it->second);
+    } else {
       used[name] = 0;
+    }
     std::string path = group + "/" + name;
     std::string layerPath = prefix + l.name();
     if (!file.hasGroup(path))
@@ -285,7 +285,8 @@ Expected<LayerWeights> readLegacyWeights(const Hdf5File &file, const std::string
           return Error::format("{}: weight '{}' in the group of nested model '{}' names none of "
                                "its layers",
                                file.name(), wn, g);
-        layerPath += "/" + inner;
+        layerPath += '/';
+        layerPath += inner;
       } else {
         // "dense/kernel:0", "lstm/lstm_cell/kernel:0", "sequential_6/dense_26/kernel": the path
         // after the layer's own name.
@@ -333,6 +334,16 @@ Status attachWeights(schema::Model &model, const LayerWeights &weights, ImportLo
                            "model",
                            log.fileName, path, describeWeights(ws));
   return validateModel(model, log);
+}
+
+std::string weightShapeText(const std::vector<int64_t> &shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    s += i ? ", " : "";
+    s += std::to_string(shape[i]);
+  }
+  s += shape.size() == 1 ? ",)" : ")";
+  return s;
 }
 
 } // namespace fgc::importers

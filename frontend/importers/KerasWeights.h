@@ -51,4 +51,7 @@ readArchiveOptimizerState(const Hdf5File &file, const LayerWeights &weights,
 // Builds the model's graph to validate it; errors are prefixed with the log's file name.
 Status validateModel(const schema::Model &model, const ImportLog &log);
 
+// A stored weight's shape as Keras prints it: "(3, 3, 1, 32)", "(10,)".
+std::string weightShapeText(const std::vector<int64_t> &shape);
+
 } // namespace fgc::importers
