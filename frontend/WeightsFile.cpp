@@ -54,16 +54,10 @@ public:
     if (fd_ >= 0)
       ::close(fd_);
   }
-  // Only regular files: devices and pipes could block or never end (/dev/zero).
   Status open(const std::string &path) {
     path_ = path;
+    FGC_TRY(checkRegularFile(path));
     struct stat st;
-    if (::stat(path.c_str(), &st) != 0)
-      return Error::format("{}: cannot open: {}", path, std::strerror(errno));
-    if (S_ISDIR(st.st_mode))
-      return Error::format("{}: is a directory, expected a file", path);
-    if (!S_ISREG(st.st_mode))
-      return Error::format("{}: not a regular file", path);
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0 || ::fstat(fd_, &st) != 0)
       return Error::format("{}: cannot open: {}", path, std::strerror(errno));

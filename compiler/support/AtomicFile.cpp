@@ -45,15 +45,19 @@ Status writeFileAtomic(const std::string &path, std::string_view bytes) {
   return Status::ok();
 }
 
-Expected<std::string> readFile(const std::string &path) {
+Status checkRegularFile(const std::string &path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     return Error::format("{}: cannot open: {}", path, std::strerror(errno));
   if (S_ISDIR(st.st_mode))
     return Error::format("{}: is a directory, expected a file", path);
-  // Devices and pipes could block or never end (/dev/zero): only regular files are read.
   if (!S_ISREG(st.st_mode))
     return Error::format("{}: not a regular file", path);
+  return Status::ok();
+}
+
+Expected<std::string> readFile(const std::string &path) {
+  FGC_TRY(checkRegularFile(path));
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return Error::format("{}: cannot open: {}", path, std::strerror(errno));

@@ -228,6 +228,16 @@ void flipKernel(const fgc_conv2d_params &p, const float *kernel, float *flipped)
   }
 }
 
+// What `question` says of the Winograd convolution `p` describes, or 0 when the parameters are
+// invalid or the shape does not suit the Winograd path (the three size queries below).
+template <typename Question>
+int64_t askWinograd(const char *name, const fgc_conv2d_params *p, Question question) {
+  if (checkParams(name, p) != FGC_OK)
+    return 0;
+  direct::Conv c = directConv(*p);
+  return winograd::shapeSuits(c) ? question(c) : 0;
+}
+
 } // namespace
 
 } // namespace fgc::runtime::detail
@@ -272,24 +282,17 @@ int fgc_conv2d_winograd_suits(const fgc_conv2d_params *p) {
 }
 
 size_t fgc_conv2d_winograd_scratch_size(const fgc_conv2d_params *p) {
-  if (checkParams("fgc_conv2d_winograd_scratch_size", p) != FGC_OK)
-    return 0;
-  direct::Conv c = directConv(*p);
-  return winograd::shapeSuits(c) ? static_cast<size_t>(winograd::transformedScratchFloats(c)) : 0;
+  return static_cast<size_t>(askWinograd("fgc_conv2d_winograd_scratch_size", p,
+                                         winograd::transformedScratchFloats));
 }
 
 size_t fgc_conv2d_winograd_kernel_size(const fgc_conv2d_params *p) {
-  if (checkParams("fgc_conv2d_winograd_kernel_size", p) != FGC_OK)
-    return 0;
-  direct::Conv c = directConv(*p);
-  return winograd::shapeSuits(c) ? static_cast<size_t>(winograd::kernelFloats(c)) : 0;
+  return static_cast<size_t>(
+      askWinograd("fgc_conv2d_winograd_kernel_size", p, winograd::kernelFloats));
 }
 
 int fgc_conv2d_winograd_points(const fgc_conv2d_params *p) {
-  if (checkParams("fgc_conv2d_winograd_points", p) != FGC_OK)
-    return 0;
-  direct::Conv c = directConv(*p);
-  return winograd::shapeSuits(c) ? static_cast<int>(winograd::points(c)) : 0;
+  return static_cast<int>(askWinograd("fgc_conv2d_winograd_points", p, winograd::points));
 }
 
 // The shapes the Winograd entry points take, or an error naming the one that does not fit.

@@ -8,6 +8,7 @@
 #include "fgc/runtime/model.h"
 
 #include "fgc/runtime/kernels.h"
+#include "fgc/runtime/memory.h"
 
 #include <atomic>
 #include <cstdint>
@@ -481,11 +482,9 @@ struct Weights::Mapping {
   }
 };
 
-namespace {
-
 void adviseHugePages(void *data, std::size_t bytes) {
 #if defined(MADV_HUGEPAGE)
-  constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;
+  constexpr std::uintptr_t huge = HugePageBytes;
   auto begin = reinterpret_cast<std::uintptr_t>(data);
   std::uintptr_t first = (begin + huge - 1) / huge * huge, last = (begin + bytes) / huge * huge;
   if (last > first)
@@ -495,8 +494,6 @@ void adviseHugePages(void *data, std::size_t bytes) {
   (void)bytes;
 #endif
 }
-
-} // namespace
 
 std::uint64_t Weights::nextVersion() {
   static std::atomic<std::uint64_t> counter{0};
