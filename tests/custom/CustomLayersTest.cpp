@@ -19,6 +19,8 @@
 #include "custom_rnn_features.h"
 #include "fgc/runtime/npy.h"
 
+#include "CustomTestSupport.h"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -32,6 +34,7 @@
 
 using namespace fgc::keras;
 namespace fs = std::filesystem;
+using namespace fgc::test;
 
 namespace {
 
@@ -42,7 +45,6 @@ void registerSamples() {
   register_custom_layer<CustomRNN>("CustomRNN");
 }
 
-std::vector<float> readFloats(const fs::path &p) { return fgc::runtime::readNpy(p.string()).toFloat(); }
 std::vector<int64_t> readShape(const fs::path &p) { return fgc::runtime::readNpy(p.string()).shape; }
 
 void checkClose(const std::string &what, const float *actual, const std::vector<float> &expected) {
@@ -110,18 +112,6 @@ public:
 private:
   Tensor w_;
 };
-
-int run(const std::string &command) {
-  int status = std::system((command + " > /dev/null 2> custom_plugin_stderr.txt").c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string slurp(const std::string &path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 } // namespace
 
@@ -312,8 +302,8 @@ TEST_CASE("the committed sample files are what the sample programs write", "[cus
        std::vector<std::pair<std::string, std::vector<std::string>>>{
            {"custom_dense", {"model.pbtxt"}}, {"custom_rnn", {"model.pbtxt", "features.pbtxt", "scan.pbtxt", "scan_features.pbtxt"}}}) {
     INFO(sample);
-    REQUIRE(run(std::string(FGC_BINARY_DIR) + "/samples/sample_" + sample + " " + out.string()) ==
-            0);
+    REQUIRE(runCommand(std::string(FGC_BINARY_DIR) + "/samples/sample_" + sample + " " +
+                       out.string()) == 0);
     for (const auto &f : files)
       CHECK(slurp((out / f).string()) ==
             slurp(std::string(FGC_SOURCE_DIR) + "/samples/" + sample + "/" + f));
@@ -325,14 +315,14 @@ TEST_CASE("the committed sample files are what the sample programs write", "[cus
 TEST_CASE("fgc --plugin: summary of a custom-layer model, and its errors", "[custom][plugin]") {
   const std::string fgc = FGC_EXE, plugin = FGC_SAMPLE_PLUGIN;
   const std::string model = std::string(FGC_SOURCE_DIR) + "/samples/custom_dense/model.pbtxt";
-  CHECK(run(fgc + " --plugin " + plugin + " summary " + model) == 0);
-  CHECK(run(fgc + " summary " + model) == 1);
-  CHECK(slurp("custom_plugin_stderr.txt").find("unknown layer class 'CustomDense'") !=
+  CHECK(runCommand(fgc + " --plugin " + plugin + " summary " + model) == 0);
+  CHECK(runCommand(fgc + " summary " + model) == 1);
+  CHECK(lastStderr().find("unknown layer class 'CustomDense'") !=
         std::string::npos);
-  CHECK(run(fgc + " --plugin /nonexistent/libnothing.so summary " + model) == 1);
-  CHECK(slurp("custom_plugin_stderr.txt")
+  CHECK(runCommand(fgc + " --plugin /nonexistent/libnothing.so summary " + model) == 1);
+  CHECK(lastStderr()
             .find("fgc: error: cannot load plugin '/nonexistent/libnothing.so'") == 0);
   // A shared library without the entry point (the C library itself).
-  CHECK(run(fgc + " --plugin /lib/x86_64-linux-gnu/libm.so.6 summary " + model) == 1);
-  CHECK(slurp("custom_plugin_stderr.txt").find("has no entry point") != std::string::npos);
+  CHECK(runCommand(fgc + " --plugin /lib/x86_64-linux-gnu/libm.so.6 summary " + model) == 1);
+  CHECK(lastStderr().find("has no entry point") != std::string::npos);
 }

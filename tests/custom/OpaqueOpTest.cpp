@@ -11,6 +11,8 @@
 #include "fgc/jit.h"
 #include "fgc/runtime/npy.h"
 
+#include "CustomTestSupport.h"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -23,25 +25,12 @@
 
 using namespace fgc::keras;
 namespace fs = std::filesystem;
+using namespace fgc::test;
 
 namespace {
 
 const fs::path kDir = fs::path(FGC_SOURCE_DIR) / "tests/fixtures/custom/custom_opaque";
 const std::string kModel = std::string(FGC_SOURCE_DIR) + "/samples/custom_opaque/model.pbtxt";
-
-std::vector<float> readFloats(const fs::path &p) { return fgc::runtime::readNpy(p.string()).toFloat(); }
-fgc::rt::Tensor readTensor(const fs::path &p) {
-  auto a = fgc::runtime::readNpy(p.string());
-  return fgc::rt::Tensor::fromFloats(a.shape, a.toFloat().data());
-}
-
-double fixtureLoss() {
-  std::ifstream meta(kDir / "meta.json");
-  std::string json((std::istreambuf_iterator<char>(meta)), {});
-  auto at = json.find("\"loss\": ");
-  REQUIRE(at != std::string::npos);
-  return std::stod(json.substr(at + 8));
-}
 
 // Float32 results against the float64 reference, relative to the largest value.
 void checkClose(const std::string &what, const float *actual, const std::vector<float> &expected,
@@ -66,7 +55,7 @@ template <typename M> void checkAgainstFixture(M &m) {
   auto t = readTensor(kDir / "target.npy");
   std::vector<double> logs(m.logNames().size());
   m.trainStep(&x, &t, logs.data());
-  CHECK(std::fabs(logs[0] - fixtureLoss()) <= 1e-5 * std::max(1.0, fixtureLoss()));
+  CHECK(std::fabs(logs[0] - fixtureLoss(kDir)) <= 1e-5 * std::max(1.0, fixtureLoss(kDir)));
   REQUIRE(m.numWeights() == 2);
   for (int i = 0; i < m.numWeights(); ++i) {
     std::string name = m.weightName(i);
@@ -77,21 +66,6 @@ template <typename M> void checkAgainstFixture(M &m) {
     checkClose("weight after the step", m.weightData(i),
                readFloats(kDir / "after" / (name + ".npy")), 1e-5);
   }
-}
-
-// The stderr of the last run() (per process: ctest runs the cases in parallel).
-const std::string kStderr = "opaque_stderr_" + std::to_string(::getpid()) + ".txt";
-
-int run(const std::string &command) {
-  int status = std::system((command + " > /dev/null 2> " + kStderr).c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string slurp(const std::string &path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // z = x @ w + b read twice, by the opaque op and by the residual sum: the op's input gradient
@@ -231,10 +205,10 @@ TEST_CASE("opaque op without a backward kernel: inference only, training fails c
   fs::create_directories(dir);
   model.save((dir / "model.pbtxt").string());
   const std::string fgc = std::string(FGC_EXE) + " --plugin " + FGC_SAMPLE_PLUGIN;
-  CHECK(run(fgc + " compile " + (dir / "model.pbtxt").string() + " -o " +
+  CHECK(runCommand(fgc + " compile " + (dir / "model.pbtxt").string() + " -o " +
             (dir / "model.cpp").string()) == 1);
-  CHECK(slurp(kStderr).find(message) != std::string::npos);
-  CHECK(run(fgc + " compile " + (dir / "model.pbtxt").string() + " --inference-only -o " +
+  CHECK(lastStderr().find(message) != std::string::npos);
+  CHECK(runCommand(fgc + " compile " + (dir / "model.pbtxt").string() + " --inference-only -o " +
             (dir / "model.cpp").string()) == 0);
   CHECK(slurp((dir / "model.cpp").string())
             .find("extern \"C\" int32_t sample_swish_forward(const void *args);") !=
@@ -275,7 +249,7 @@ TEST_CASE("opaque op: fgc --plugin run (JIT, kernels found in the plugin)", "[cu
   fs::path dir = fs::temp_directory_path() / ("fgc_opaque_run_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string fgc = std::string(FGC_EXE) + " --plugin " + FGC_SAMPLE_PLUGIN;
-  REQUIRE(run(fgc + " run " + kModel + " --input input_1=" + (kDir / "input.npy").string() +
+  REQUIRE(runCommand(fgc + " run " + kModel + " --input input_1=" + (kDir / "input.npy").string() +
               " --output " + dir.string()) == 0);
   auto y = readFloats(dir / "swish_dense.npy");
   checkClose("output", y.data(), readFloats(kDir / "output_0.npy"), 1e-5);

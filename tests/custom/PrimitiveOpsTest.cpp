@@ -21,6 +21,8 @@
 #include "primitive_transpose.h"
 #include "primitive_transpose_weight.h"
 
+#include "CustomTestSupport.h"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -31,6 +33,7 @@
 
 using namespace fgc::keras;
 namespace fs = std::filesystem;
+using namespace fgc::test;
 
 namespace {
 
@@ -39,13 +42,6 @@ const fs::path kFixtures = fs::path(FGC_SOURCE_DIR) / "tests/fixtures/custom/pri
 nlohmann::json meta(const fs::path &dir) {
   std::ifstream in(dir / "meta.json");
   return nlohmann::json::parse(in);
-}
-
-fgc::rt::Tensor readTensor(const fs::path &p) {
-  auto a = fgc::runtime::readNpy(p.string());
-  if (a.dtype == fgc::runtime::DType::Int32)
-    return fgc::rt::Tensor::fromInts(a.shape, a.data<int32_t>());
-  return fgc::rt::Tensor::fromFloats(a.shape, a.toFloat().data());
 }
 
 std::vector<fgc::rt::Tensor> readInputs(const fs::path &dir) {

@@ -15,6 +15,8 @@
 #include "scan_rnn.h"
 #include "scan_rnn_features.h"
 
+#include "CustomTestSupport.h"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -23,6 +25,7 @@
 
 using namespace fgc::keras;
 namespace fs = std::filesystem;
+using namespace fgc::test;
 
 namespace {
 
@@ -30,12 +33,6 @@ const fs::path kFixtures = fs::path(FGC_SOURCE_DIR) / "tests/fixtures/custom";
 const std::string kModel = std::string(FGC_SOURCE_DIR) + "/samples/custom_rnn/scan.pbtxt";
 const std::string kFeatures =
     std::string(FGC_SOURCE_DIR) + "/samples/custom_rnn/scan_features.pbtxt";
-
-std::vector<float> floats(const fs::path &p) { return fgc::runtime::readNpy(p.string()).toFloat(); }
-fgc::rt::Tensor tensor(const fs::path &p) {
-  auto a = fgc::runtime::readNpy(p.string());
-  return fgc::rt::Tensor::fromFloats(a.shape, a.toFloat().data());
-}
 
 double largest(const std::vector<float> &v) {
   double m = 0;
@@ -45,7 +42,7 @@ double largest(const std::vector<float> &v) {
 }
 
 void checkClose(const std::string &what, const fgc::rt::Tensor &actual, const fs::path &npy) {
-  auto expected = floats(npy);
+  auto expected = readFloats(npy);
   REQUIRE(actual.shape() == fgc::runtime::readNpy(npy.string()).shape);
   const float *a = actual.data<float>();
   double scale = largest(expected);
@@ -56,17 +53,9 @@ void checkClose(const std::string &what, const fgc::rt::Tensor &actual, const fs
   }
 }
 
-double fixtureLoss(const fs::path &dir) {
-  std::ifstream meta(dir / "meta.json");
-  std::string json((std::istreambuf_iterator<char>(meta)), {});
-  auto at = json.find("\"loss\": ");
-  REQUIRE(at != std::string::npos);
-  return std::stod(json.substr(at + 8));
-}
-
 // Predict and one SGD step of `m` (generated or JIT) against fixture `dir`.
 template <typename M> void checkFixture(M &m, const fs::path &dir) {
-  auto x = tensor(dir / "input.npy"), t = tensor(dir / "target.npy");
+  auto x = readTensor(dir / "input.npy"), t = readTensor(dir / "target.npy");
   auto y = m.predict(std::vector<fgc::rt::Tensor>{x});
   checkClose("output", y[0], dir / "output_0.npy");
   std::vector<double> logs(m.logNames().size());
@@ -77,8 +66,8 @@ template <typename M> void checkFixture(M &m, const fs::path &dir) {
   for (int i = 0; i < m.numWeights(); ++i) {
     std::string name = m.weightName(i);
     INFO(name);
-    auto grad = floats(dir / "grad" / (name + ".npy"));
-    auto after = floats(dir / "after" / (name + ".npy"));
+    auto grad = readFloats(dir / "grad" / (name + ".npy"));
+    auto after = readFloats(dir / "after" / (name + ".npy"));
     const float *g = m.gradientData(i);
     REQUIRE(g != nullptr);
     double scale = largest(grad);
@@ -182,7 +171,7 @@ TEST_CASE("generated ScanRNN matches PyTorch at two sequence lengths: predict, S
   }
   const fs::path dir = kFixtures / "scan_rnn_features";
   scan_rnn_features::Model m;
-  auto y = m.predict({tensor(dir / "input.npy")});
+  auto y = m.predict({readTensor(dir / "input.npy")});
   REQUIRE(y.size() == 2);
   checkClose("features", y[0], dir / "output_0.npy");
   checkClose("classifier", y[1], dir / "output_1.npy");
@@ -203,7 +192,7 @@ TEST_CASE("JIT ScanRNN matches PyTorch at two sequence lengths: predict, SGD ste
   }
   const fs::path dir = kFixtures / "scan_rnn_features";
   auto m = fgc::jit::compile(kFeatures);
-  auto y = m->predict(std::vector<fgc::rt::Tensor>{tensor(dir / "input.npy")});
+  auto y = m->predict(std::vector<fgc::rt::Tensor>{readTensor(dir / "input.npy")});
   REQUIRE(y.size() == 2);
   checkClose("features", y[0], dir / "output_0.npy");
   checkClose("classifier", y[1], dir / "output_1.npy");
@@ -216,8 +205,8 @@ TEST_CASE("ScanRNN's gradients (backpropagation through time) against finite dif
   // difference (about 1e-7 / 1e-2) far below the tolerance, and tanh's truncation error
   // (eps^2 f''' / 6, f''' of order 1 here) is of the order 1e-5.
   const fs::path dir = kFixtures / "scan_rnn_t7";
-  auto x = tensor(dir / "input.npy"), t = tensor(dir / "target.npy");
-  auto tv = floats(dir / "target.npy");
+  auto x = readTensor(dir / "input.npy"), t = readTensor(dir / "target.npy");
+  auto tv = readFloats(dir / "target.npy");
   scan_rnn::Model trained;
   std::vector<double> logs(trained.logNames().size());
   trained.trainStep(&x, &t, logs.data());
@@ -262,8 +251,8 @@ TEST_CASE("ScanRNN's gradient with respect to the sequence (JIT) against finite 
   // dLoss/dx through every step's slice of the sequence; eps and tolerance as above.
   registerScanRNN();
   const fs::path dir = kFixtures / "scan_rnn_t7";
-  auto x = tensor(dir / "input.npy"), t = tensor(dir / "target.npy");
-  auto tv = floats(dir / "target.npy");
+  auto x = readTensor(dir / "input.npy"), t = readTensor(dir / "target.npy");
+  auto tv = readFloats(dir / "target.npy");
   fgc::jit::Options o;
   o.inputGradients = true;
   auto trained = fgc::jit::compile(kModel, o);
@@ -304,8 +293,8 @@ TEST_CASE("ScanRNN trains on batches of different lengths (SGD, generated and JI
   auto jit = fgc::jit::compile(kModel);
   std::vector<fgc::rt::Tensor> xs, ts;
   for (const char *c : {"scan_rnn_t3", "scan_rnn_t7"}) {
-    xs.push_back(tensor(kFixtures / c / "input.npy"));
-    ts.push_back(tensor(kFixtures / c / "target.npy"));
+    xs.push_back(readTensor(kFixtures / c / "input.npy"));
+    ts.push_back(readTensor(kFixtures / c / "target.npy"));
   }
   auto total = [&](auto &m) {
     double s = 0;

@@ -196,9 +196,11 @@ void checkPhases(const PhaseReport &r, const std::vector<std::string> &expected)
   }
   // The rows add up to the stated sum (each rounded to 0.1 ms) ...
   CHECK(std::fabs(sum - r.sum) <= 0.05 * double(r.phases.size()) + 0.1);
-  // ... and the phases cover the total but for the moments between them.
+  // ... and the phases cover the total but for the moments between them (generously: on a
+  // loaded machine the process can be descheduled between two phases; a phase left unmeasured
+  // would still show).
   CHECK(r.sum <= r.total + 0.1);
-  CHECK(r.total - r.sum <= std::max(0.05 * r.total, 10.0));
+  CHECK(r.total - r.sum <= std::max(0.25 * r.total, 50.0));
 }
 
 } // namespace

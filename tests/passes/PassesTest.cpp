@@ -13,13 +13,16 @@
 #include "samples/custom_opaque/SwishDense.h"
 #include "samples/custom_rnn/CustomRNN.h"
 #include "samples/custom_rnn/ScanRNN.h"
+#include "tests/custom/PrimitiveLayers.h"
 
 #include <fgc/keras.h>
 #include <fgc/runtime/kernels.h>
+#include <fgc/runtime/npy.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include <catch2/catch.hpp>
@@ -664,38 +667,69 @@ TEST_CASE("memory plans: elementwise outputs reuse a dying input's slot", "[pass
   }
 }
 
-// Every model file of the samples (custom layers included) and of the test models, through the
-// whole pipeline at -O2 and at -O0, inference and (with a training config) training, at three
-// sets of sizes: the arena never places two tensors live at the same time on the same bytes
-// (the runtime planner's brute-force check over every pair), and with reuse it is within 10% of
-// the lower bound (the most bytes live at once); without, it is the naive sum. This test is also
-// built and run under ASan + UBSan (label sanitize).
+// Every model file of the samples (custom layers included) and of the test models, and a model
+// of every primitive-op case (tests/custom/PrimitiveLayers.h), through the whole pipeline at -O2
+// and at -O0, inference and (with a training config) training, at three sets of sizes: the
+// arena never places two tensors live at the same time on the same bytes (the runtime planner's
+// brute-force check over every pair), and with reuse it is within 10% of the lower bound (the
+// most bytes live at once); without, it is the naive sum. This test is also built and run under
+// ASan + UBSan (label sanitize).
 TEST_CASE("every sample's memory plans are valid and within 1.10x of the lower bound",
           "[passes][memory][samples]") {
   register_custom_layer<CustomDense>("CustomDense");
   register_custom_layer<CustomRNN>("CustomRNN");
   register_custom_layer<ScanRNN>("ScanRNN");
+  register_custom_layer<PrimitiveCase>("PrimitiveCase");
   registerSwishDense();
+  // Model configs by name: the model files, then the primitive cases on inputs shaped like
+  // their fixtures' (tests/fixtures/custom/primitives/<case>/input_<i>.npy), compiled with a
+  // mean-squared-error loss.
+  using Load = std::function<fgc::Expected<std::unique_ptr<fgc::Graph>>()>;
+  std::vector<std::pair<std::string, Load>> models;
   std::vector<std::string> files;
-  for (const char *dir : {"samples", "tests/models", "tests/training/models"})
+  for (const char *dir :
+       {"samples", "tests/models", "tests/training/models", "tests/custom/models"})
     for (const auto &e : std::filesystem::recursive_directory_iterator(
              std::string(FGC_SOURCE_DIR) + "/" + dir))
       if (e.path().extension() == ".pbtxt")
         files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
+  for (const std::string &file : files)
+    models.emplace_back(file, [file] { return fgc::loadGraph(file); });
+  const std::filesystem::path fixtures =
+      std::filesystem::path(FGC_SOURCE_DIR) / "tests/fixtures/custom/primitives";
+  for (const auto &[name, c] : primitive_cases::cases()) {
+    clear_session();
+    std::vector<Tensor> inputs;
+    for (int i = 0;; ++i) {
+      auto npy = fixtures / name / ("input_" + std::to_string(i) + ".npy");
+      if (!std::filesystem::exists(npy))
+        break;
+      auto a = fgc::runtime::readNpy(npy.string());
+      InputOptions o;
+      o.dtype = a.dtype == fgc::runtime::DType::Int32 ? "int32" : "float32";
+      inputs.push_back(Input(Shape(a.shape.begin() + 1, a.shape.end()), o));
+    }
+    REQUIRE(!inputs.empty());
+    Model model(inputs, {layers::Custom<PrimitiveCase>(name)(inputs)}, "primitive_" + name);
+    model.compile({.optimizer = optimizers::SGD(0.1), .loss = {{"", losses::MeanSquaredError()}}});
+    models.emplace_back("primitive case " + name,
+                        [config = model.get_config()] { return fgc::buildGraph(config); });
+  }
   int plans = 0, trainingPlans = 0;
-  for (const std::string &file : files) {
+  for (const auto &[name, load] : models) {
     for (int level : {0, 2}) {
-      auto g = fgc::loadGraph(file);
-      REQUIRE(g);
+      auto built = load();
+      REQUIRE(built);
+      auto &g = *built;
       fgc::PipelineOptions po;
       po.optLevel = level;
-      REQUIRE(fgc::runGraphPasses(**g, po));
-      auto p = fgc::lowerForInference(**g);
+      REQUIRE(fgc::runGraphPasses(*g, po));
+      auto p = fgc::lowerForInference(*g);
       REQUIRE(p);
-      bool training = (*g)->training.losses_size() > 0;
+      bool training = g->training.losses_size() > 0;
       if (training)
-        REQUIRE(fgc::lowerForTraining(**g, *p));
+        REQUIRE(fgc::lowerForTraining(*g, *p));
       REQUIRE(fgc::runProgramPasses(*p, po));
       for (bool train : {false, true}) {
         if (train && !training)
@@ -705,7 +739,7 @@ TEST_CASE("every sample's memory plans are valid and within 1.10x of the lower b
           std::vector<int64_t> symbols(std::max<size_t>(p->symbolNames.size(), 1), other);
           symbols[0] = batch;
           auto f = fgc::evaluateArena(*p, plan, symbols);
-          INFO(file << " -O" << level << (train ? " trainStep" : " predict") << " batch "
+          INFO(name << " -O" << level << (train ? " trainStep" : " predict") << " batch "
                     << batch << ": arena " << f.arenaBytes << ", lower bound " << f.lowerBound
                     << ", naive " << f.naiveBytes);
           CHECK(f.validation.empty());
@@ -719,9 +753,11 @@ TEST_CASE("every sample's memory plans are valid and within 1.10x of the lower b
       }
     }
   }
-  // 9 samples with 15 model files, plus the test models; most have a training config.
-  CHECK(plans >= 2 * 20);
-  CHECK(trainingPlans >= 2 * 10);
+  // 9 samples with 15 model files, the test models, and the primitive cases (18, each with a
+  // training config).
+  CHECK(primitive_cases::cases().size() >= 18);
+  CHECK(plans >= 2 * 38);
+  CHECK(trainingPlans >= 2 * 28);
 }
 
 TEST_CASE("arena figures size convolution scratch with the runtime's function", "[passes][memory]") {
