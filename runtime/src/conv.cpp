@@ -12,9 +12,12 @@
 // without races). When out_c is a multiple of the SIMD width, Conv2D (and so the
 // stride-1 Conv2DTranspose) is instead a direct convolution (direct_conv.h):
 // no im2col copy and no GEMM packing, the sums kept in registers; a 3x3
-// stride-1 one with enough pixels is a Winograd F(4x4, 3x3) convolution
-// (winograd.h) on the same register-blocked loop.
+// stride-1 one with enough pixels is a Winograd F(4x4 or 3x3, 3x3) convolution
+// (winograd.h) on the same register-blocked loop. With at most 4 output channels
+// and at least a vector of input channels, each output is a dot product along
+// the input channels (channel_dot.h).
 #include "common.h"
+#include "channel_dot.h"
 #include "direct_conv.h"
 #include "winograd.h"
 
@@ -156,7 +159,8 @@ direct::Conv directConv(const fgc_conv2d_params &p) { return directConv(p, convG
 int64_t convScratch(const fgc_conv2d_params &p, const Geometry &g) {
   int64_t cols = isPointwise(p) ? 0 : convTileRows(p, g) * p.kernel_h * p.kernel_w * p.in_c;
   const direct::Conv c = directConv(p, g);
-  return std::max({cols, direct::scratchFloats(c), winograd::scratchFloats(c)});
+  return std::max({cols, direct::scratchFloats(c), winograd::scratchFloats(c),
+                   channel_dot::scratchFloats(c)});
 }
 
 // Conv2D of `input` given the output geometry: the direct convolution when the
@@ -173,6 +177,9 @@ void convolve(const fgc_conv2d_params &p, const Geometry &g, const float *input,
     return;
   } else if (direct::applies(c) && !isPointwise(p)) {
     direct::run(c, input, kernel, bias, output, scratch);
+    return;
+  } else if (channel_dot::applies(c) && !isPointwise(p)) {
+    channel_dot::run(c, input, kernel, bias, output, scratch);
     return;
   }
   if (isPointwise(p) && g.padTop == 0 && g.padLeft == 0) {

@@ -202,6 +202,13 @@ def conv2d_cases():
                 padding="same", act="elu")
     conv2d_case("conv2d_stride_2x1_same", 27, 1, 7, 6, 3, 3, 2, 4, stride=(2, 1),
                 padding="same", act="swish")
+    # A few output channels over a vector or more of input channels: a dot product along the
+    # input channels per output pixel (runtime/src/channel_dot.h), 20 and 17 channels leaving
+    # a remainder after whole vectors in every CPU variant.
+    conv2d_case("conv2d_few_outputs_same_sigmoid", 28, 2, 9, 11, 20, 3, 3, 1, padding="same",
+                act="sigmoid")
+    conv2d_case("conv2d_few_outputs_stride_dilation", 29, 1, 10, 9, 17, 3, 2, 3,
+                stride=(2, 1), dilation=(1, 2), padding="same", act="relu")
 
 
 def conv2d_transpose_case(name, seed, batch, h, w, cin, kh, kw, cout, stride=(1, 1),
@@ -254,6 +261,8 @@ def conv2d_transpose_cases():
                           stride=(3, 3), padding="same")
     conv2d_transpose_case("conv2d_transpose_same_s2_k2", 37, 1, 3, 3, 2, 2, 2, 2,
                           stride=(2, 2), padding="same")
+    conv2d_transpose_case("conv2d_transpose_s1_one_output", 38, 2, 6, 5, 16, 3, 3, 1,
+                          act="sigmoid")
 
 
 # ---------------------------------------------------------------- pooling, upsampling

@@ -215,6 +215,8 @@ static void activate(fgc_activation_kind act, std::vector<float> &y, int64_t cha
         v = std::max(v, 0.0f);
       else if (act == FGC_ACT_TANH)
         v = static_cast<float>(std::tanh(double(v)));
+      else if (act == FGC_ACT_SIGMOID)
+        v = static_cast<float>(1.0 / (1.0 + std::exp(-double(v))));
       else if (act == FGC_ACT_SOFTMAX)
         sum += std::exp(double(v) - maxValue);
     }
@@ -261,6 +263,46 @@ TEST_CASE("fgc_conv2d with channel counts a multiple of 16 (the direct path in e
                        scratch.data()) == FGC_OK);
     checkAgainstScaled(y, expected);
   }
+}
+
+TEST_CASE("fgc_conv2d with 1 to 4 output channels (a dot product along the input channels) "
+          "matches a direct convolution",
+          "[runtime][conv]") {
+  // Input channels of exactly one vector and with a remainder in every variant (16, 20, 33),
+  // output widths that leave block tails, padding on every side (the border pixels), strides,
+  // dilation, batches, activations in place and per pixel (softmax over the channels).
+  const fgc_conv2d_params cases[] = {
+      {3, 26, 26, 16, 3, 3, 1, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_SIGMOID},
+      {2, 9, 13, 20, 3, 3, 2, 1, 1, 1, 1, FGC_PADDING_VALID, FGC_ACT_RELU},
+      {1, 11, 7, 33, 5, 3, 3, 2, 1, 1, 2, FGC_PADDING_SAME, FGC_ACT_LINEAR},
+      {2, 8, 10, 16, 2, 4, 4, 1, 3, 2, 1, FGC_PADDING_SAME, FGC_ACT_SOFTMAX},
+      {1, 4, 3, 24, 3, 3, 1, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_TANH},
+  };
+  unsigned seed = 90;
+  for (int threads : {1, 2}) {
+    fgc_set_num_threads(threads);
+    for (const fgc_conv2d_params &p : cases) {
+      INFO(threads << " threads, batch " << p.batch << ", " << p.in_h << "x" << p.in_w << "x"
+                   << p.in_c << " -> " << p.out_c << ", kernel " << p.kernel_h << "x"
+                   << p.kernel_w << ", stride " << p.stride_h << "x" << p.stride_w
+                   << ", dilation " << p.dilation_h << "x" << p.dilation_w);
+      std::vector<float> x = randomVector(p.batch * p.in_h * p.in_w * p.in_c, seed++, 1.0f);
+      std::vector<float> k =
+          randomVector(p.kernel_h * p.kernel_w * p.in_c * p.out_c, seed++, 0.3f);
+      std::vector<float> bias = randomVector(p.out_c, seed++, 1.0f);
+      const bool withBias = seed % 2 == 0;
+      if (!withBias)
+        std::fill(bias.begin(), bias.end(), 0.0f);
+      std::vector<float> expected = naiveConv(p, x, k, bias);
+      activate(p.activation, expected, p.out_c);
+      std::vector<float> scratch(fgc_conv2d_scratch_size(&p));
+      std::vector<float> y = sentinel(int64_t(expected.size()));
+      REQUIRE(fgc_conv2d(&p, x.data(), k.data(), withBias ? bias.data() : nullptr, y.data(),
+                         scratch.data()) == FGC_OK);
+      checkAgainstScaled(y, expected);
+    }
+  }
+  fgc_set_num_threads(0);
 }
 
 TEST_CASE("3x3 stride-1 convolutions through the Winograd path match a direct convolution, "
