@@ -228,6 +228,27 @@ static void activate(fgc_activation_kind act, std::vector<float> &y, int64_t cha
   }
 }
 
+// One Conv2D of random data, with or without a bias (by the seed), against naiveConv.
+static void checkConvAgainstNaive(const fgc_conv2d_params &p, unsigned &seed) {
+  INFO("batch " << p.batch << ", " << p.in_h << "x" << p.in_w << "x" << p.in_c << " -> "
+                << p.out_c << ", kernel " << p.kernel_h << "x" << p.kernel_w << ", stride "
+                << p.stride_h << "x" << p.stride_w << ", dilation " << p.dilation_h << "x"
+                << p.dilation_w << ", padding " << p.padding << ", activation " << p.activation);
+  std::vector<float> x = randomVector(p.batch * p.in_h * p.in_w * p.in_c, seed++, 1.0f);
+  std::vector<float> k = randomVector(p.kernel_h * p.kernel_w * p.in_c * p.out_c, seed++, 0.3f);
+  std::vector<float> bias = randomVector(p.out_c, seed++, 1.0f);
+  const bool withBias = seed % 2 == 0;
+  if (!withBias)
+    std::fill(bias.begin(), bias.end(), 0.0f);
+  std::vector<float> expected = naiveConv(p, x, k, bias);
+  activate(p.activation, expected, p.out_c);
+  std::vector<float> scratch(fgc_conv2d_scratch_size(&p));
+  std::vector<float> y = sentinel(int64_t(expected.size()));
+  REQUIRE(fgc_conv2d(&p, x.data(), k.data(), withBias ? bias.data() : nullptr, y.data(),
+                     scratch.data()) == FGC_OK);
+  checkAgainstScaled(y, expected);
+}
+
 TEST_CASE("fgc_conv2d with channel counts a multiple of 16 (the direct path in every variant) "
           "matches a direct convolution",
           "[runtime][conv]") {
@@ -245,24 +266,8 @@ TEST_CASE("fgc_conv2d with channel counts a multiple of 16 (the direct path in e
       {30, 32, 32, 32, 3, 3, 16, 1, 1, 1, 1, FGC_PADDING_SAME, FGC_ACT_LINEAR},
   };
   unsigned seed = 60;
-  for (const fgc_conv2d_params &p : cases) {
-    INFO("batch " << p.batch << ", " << p.in_h << "x" << p.in_w << "x" << p.in_c << " -> "
-                  << p.out_c << ", kernel " << p.kernel_h << "x" << p.kernel_w << ", padding "
-                  << p.padding << ", activation " << p.activation);
-    std::vector<float> x = randomVector(p.batch * p.in_h * p.in_w * p.in_c, seed++, 1.0f);
-    std::vector<float> k = randomVector(p.kernel_h * p.kernel_w * p.in_c * p.out_c, seed++, 0.3f);
-    std::vector<float> bias = randomVector(p.out_c, seed++, 1.0f);
-    const bool withBias = seed % 2 == 0;
-    if (!withBias)
-      std::fill(bias.begin(), bias.end(), 0.0f);
-    std::vector<float> expected = naiveConv(p, x, k, bias);
-    activate(p.activation, expected, p.out_c);
-    std::vector<float> scratch(fgc_conv2d_scratch_size(&p));
-    std::vector<float> y = sentinel(int64_t(expected.size()));
-    REQUIRE(fgc_conv2d(&p, x.data(), k.data(), withBias ? bias.data() : nullptr, y.data(),
-                       scratch.data()) == FGC_OK);
-    checkAgainstScaled(y, expected);
-  }
+  for (const fgc_conv2d_params &p : cases)
+    checkConvAgainstNaive(p, seed);
 }
 
 TEST_CASE("fgc_conv2d with 1 to 4 output channels (a dot product along the input channels) "
@@ -281,26 +286,9 @@ TEST_CASE("fgc_conv2d with 1 to 4 output channels (a dot product along the input
   unsigned seed = 90;
   for (int threads : {1, 2}) {
     fgc_set_num_threads(threads);
-    for (const fgc_conv2d_params &p : cases) {
-      INFO(threads << " threads, batch " << p.batch << ", " << p.in_h << "x" << p.in_w << "x"
-                   << p.in_c << " -> " << p.out_c << ", kernel " << p.kernel_h << "x"
-                   << p.kernel_w << ", stride " << p.stride_h << "x" << p.stride_w
-                   << ", dilation " << p.dilation_h << "x" << p.dilation_w);
-      std::vector<float> x = randomVector(p.batch * p.in_h * p.in_w * p.in_c, seed++, 1.0f);
-      std::vector<float> k =
-          randomVector(p.kernel_h * p.kernel_w * p.in_c * p.out_c, seed++, 0.3f);
-      std::vector<float> bias = randomVector(p.out_c, seed++, 1.0f);
-      const bool withBias = seed % 2 == 0;
-      if (!withBias)
-        std::fill(bias.begin(), bias.end(), 0.0f);
-      std::vector<float> expected = naiveConv(p, x, k, bias);
-      activate(p.activation, expected, p.out_c);
-      std::vector<float> scratch(fgc_conv2d_scratch_size(&p));
-      std::vector<float> y = sentinel(int64_t(expected.size()));
-      REQUIRE(fgc_conv2d(&p, x.data(), k.data(), withBias ? bias.data() : nullptr, y.data(),
-                         scratch.data()) == FGC_OK);
-      checkAgainstScaled(y, expected);
-    }
+    INFO(threads << " threads");
+    for (const fgc_conv2d_params &p : cases)
+      checkConvAgainstNaive(p, seed);
   }
   fgc_set_num_threads(0);
 }
