@@ -118,8 +118,10 @@ inline void runChannels(const Conv &c, const float *input, const float *kt, cons
                         float *output) {
   const int64_t rows = c.batch * c.outH;
   // Rows are independent and each sums in a fixed order: any split gives the same bits.
-  const int64_t threads = std::min<int64_t>(
-      rows, threadsForMacs(double(rows) * double(c.outW * OC * c.kh * c.kw * c.inC)));
+  // About 10 G multiply-adds per second (one vector FMA per Width of them, a lane sum per
+  // output): a tenth of the blocked loop's rate that threadsForMacs assumes.
+  const double macs = double(rows) * double(c.outW * OC * c.kh * c.kw * c.inC);
+  const int64_t threads = std::min<int64_t>(rows, threadsForMacs(macs * 10));
   if (threads <= 1) {
     for (int64_t r = 0; r < rows; ++r)
       outputRow<OC>(c, input, kt, bias, r, output);

@@ -16,7 +16,7 @@
 // `tiles` pixels). U is computed once per weight change when the compiler
 // pre-transforms the kernel (fgc_conv2d_winograd_kernel), or in every call by
 // fgc_conv2d at batch sizes that amortize it. Tiles are processed in chunks
-// whose V and M stay in cache; threads split the chunks (each in its own slot
+// whose V and M stay in cache; threads split the chunks (a contiguous run each, in its own slot
 // of the scratch) or, when there are fewer chunks than threads, the output
 // channels (each transforming the same input tiles into its own slot). Every
 // output sums the same terms in the same order either way, so results do not
@@ -414,15 +414,17 @@ inline void runTransformedAs(const Conv &c, const float *input, const float *u, 
 
   auto work = [&](int64_t id, int64_t count) {
     float *v = scratch + id * slot;
-    int64_t first = 0, step = 1, co0 = 0, co1 = c.outC;
+    // Split by tiles: each thread a contiguous run of chunks, so that it reads the images
+    // (and writes the rows) that the neighbouring layers' row splits give the same thread.
+    int64_t first = 0, last = chunks, co0 = 0, co1 = c.outC;
     if (byTiles) {
-      first = id;
-      step = count;
+      first = chunks * id / count;
+      last = chunks * (id + 1) / count;
     } else {
       co0 = Width * (vectors * id / count);
       co1 = Width * (vectors * (id + 1) / count);
     }
-    for (int64_t k = first; k < chunks; k += step) {
+    for (int64_t k = first; k < last; ++k) {
       const int64_t t0 = k * chunk, t1 = std::min(tiles, t0 + chunk);
       float *m = v + (t1 - t0) * Points * c.inC;
       transformInputs<F>(c, input, t0, t1, v);
